@@ -1,0 +1,1 @@
+"""A ZVT card terminal in software: the terminal side of gateway.protocols, for tests and testers."""

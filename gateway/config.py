@@ -1,0 +1,62 @@
+"""Gateway configuration: `gateway.toml`, overridable by `MEDIPAY_GATEWAY__...` variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medipay.config import load_config
+
+DEFAULT_DATA_DIR = Path("~/.local/share/medipay/gateway").expanduser()
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    # Loopback only by default: the EPJ runs on the same box or reaches it through a tunnel.
+    host: str = "127.0.0.1"
+    port: int = 8401
+    # Empty means: generate one on first start and keep it in data_dir/api_token.
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class BackendLinkConfig:
+    url: str = "http://127.0.0.1:8400"
+    # Seconds between outbox polls when idle; delivery is also woken by every new entry.
+    poll_interval: float = 5.0
+    # Retry backoff bounds in seconds (exponential with jitter in between).
+    retry_min: float = 1.0
+    retry_max: float = 300.0
+    # How many outbox entries one request carries when a backlog exists.
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class TerminalConfig:
+    id: str = "T1"
+    transport: str = "tcp"
+    host: str = "127.0.0.1"
+    port: int = 20007
+    password: str = "000000"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    gateway_id: str = "gw-local"
+    data_dir: Path = DEFAULT_DATA_DIR
+    # Empty means the SQLite journal data_dir/journal.sqlite3.
+    database_url: str = ""
+    log_level: str = "info"
+    api: ApiConfig = field(default_factory=ApiConfig)
+    backend: BackendLinkConfig = field(default_factory=BackendLinkConfig)
+    terminals: tuple[TerminalConfig, ...] = (TerminalConfig(),)
+
+    @property
+    def journal_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'journal.sqlite3'}"
+
+
+def load_gateway_config(
+    path: Path | None = None, environ: dict[str, str] | None = None
+) -> GatewayConfig:
+    return load_config(GatewayConfig, path, env_prefix="MEDIPAY_GATEWAY", environ=environ)

@@ -1,0 +1,58 @@
+"""Tables of the gateway's journal: EPJ requests with their terminal outcome, and the outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # The EPJ's Idempotency-Key; an exact repeat returns the stored answer.
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    # SHA-256 of the request's meaningful content, to refuse a repeat with other content.
+    Column("request_hash", String(64), nullable=False),
+    Column("terminal_id", String(64), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reference", String(200)),
+    # in_flight until the terminal's outcome is journalled; see gateway.journal.FINAL_STATES.
+    Column("status", String(16), nullable=False, index=True),
+    Column("result_code", Integer),
+    Column("result_text", Text),
+    Column("masked_pan", String(32)),
+    Column("card_name", String(64)),
+    Column("receipt_number", Integer),
+    Column("trace_number", Integer),
+    Column("receipt_lines", JSON, nullable=False, default=list),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    # What the backend sees as its idempotency key: gateway id + terminal id + trace + receipt.
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime(timezone=True), index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,69 @@
+"""Composes the gateway: journal, terminals, payment workflow, uplink, and the EPJ API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import trio
+
+from gateway.api import create_gateway_app
+from gateway.config import GatewayConfig, TerminalConfig
+from gateway.journal import Journal
+from gateway.payments import PaymentService
+from gateway.secrets_file import load_or_create_token
+from gateway.terminal import ZvtTerminal
+from gateway.uplink.sender import UplinkSender
+from gateway.uplink.signing import RequestSigner, load_or_create_key
+from medipay.clock import Clock
+from medipay.http_server import serve_asgi
+from medipay.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class GatewayHandle:
+    base_url: str
+    token: str
+    service: PaymentService
+    uplink: UplinkSender
+    journal: Journal
+
+
+def build_terminal(config: TerminalConfig) -> ZvtTerminal:
+    if config.transport != "tcp":
+        raise ValueError(
+            f"terminal {config.id}: transport {config.transport!r} is not supported yet"
+        )
+    open_stream = partial(trio.open_tcp_stream, config.host, config.port)
+    return ZvtTerminal(config.id, open_stream, password=config.password)
+
+
+async def run_gateway(
+    config: GatewayConfig,
+    clock: Clock,
+    *,
+    task_status: trio.TaskStatus[GatewayHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the gateway until cancelled; `task_status.started(GatewayHandle)` once serving."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    token = config.api.token or load_or_create_token(config.data_dir / "api_token")
+    terminals = {t.id: build_terminal(t) for t in config.terminals}
+    journal = Journal.open(config.journal_url, clock)
+    try:
+        signer = RequestSigner(config.gateway_id, load_or_create_key(config.data_dir), clock)
+        uplink = UplinkSender(journal, signer, config.backend, clock)
+        service = PaymentService(config.gateway_id, journal, terminals, on_outbox=uplink.wake)
+        app = create_gateway_app(service, journal, token)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            await nursery.start(uplink.run)
+            base_url = await nursery.start(serve_asgi, app, config.api.host, config.api.port)
+            log.info("gateway.started", url=base_url, terminals=sorted(terminals))
+            task_status.started(GatewayHandle(base_url, token, service, uplink, journal))
+    finally:
+        with trio.CancelScope(shield=True):
+            for terminal in terminals.values():
+                await terminal.close()
+        journal.close()

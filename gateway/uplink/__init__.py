@@ -1,0 +1,1 @@
+"""Store-and-forward delivery of journalled transactions to the backend."""

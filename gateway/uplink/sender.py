@@ -1,0 +1,102 @@
+"""Drains the outbox to the backend: batches, retries with backoff and jitter, exactly once.
+
+Exactly once *in effect*: an entry may be sent more than once (a crash after the backend
+stored it but before we marked it delivered), but its idempotency key makes the backend keep
+one copy and answer "duplicate", which we treat as delivered.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from datetime import timedelta
+
+import httpx
+import trio
+
+from gateway.config import BackendLinkConfig
+from gateway.journal import Journal, OutboxEntry
+from gateway.uplink.signing import RequestSigner
+from medipay.clock import Clock
+from medipay.logs import get_logger
+
+log = get_logger(__name__)
+
+POS_TRANSACTIONS_PATH = "/v1/pos-transactions"
+
+
+class DeliveryError(Exception):
+    """The backend did not accept a batch; it will be retried later."""
+
+
+def backoff_seconds(attempts: int, config: BackendLinkConfig, rng: random.Random) -> float:
+    """Exponential backoff with full jitter, so many gateways do not retry in lockstep."""
+    ceiling = min(config.retry_max, config.retry_min * (2 ** min(attempts, 30)))
+    return config.retry_min + rng.random() * max(0.0, ceiling - config.retry_min)
+
+
+class UplinkSender:
+    def __init__(
+        self,
+        journal: Journal,
+        signer: RequestSigner,
+        config: BackendLinkConfig,
+        clock: Clock,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._journal = journal
+        self._signer = signer
+        self._config = config
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._wakeup = trio.Event()
+        self.delivered = 0
+
+    def wake(self) -> None:
+        """Called when a new outbox entry is committed."""
+        self._wakeup.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with httpx.AsyncClient(base_url=self._config.url, timeout=30.0) as client:
+            task_status.started()
+            while True:
+                self._wakeup = trio.Event()
+                sent = await self.deliver_due(client)
+                if sent == 0:
+                    with trio.move_on_after(self._config.poll_interval):
+                        await self._wakeup.wait()
+
+    async def deliver_due(self, client: httpx.AsyncClient) -> int:
+        """Send what is due, batch by batch; returns how many entries were delivered."""
+        total = 0
+        while True:
+            entries = await self._journal.due_outbox(self._config.batch_size)
+            if not entries:
+                return total
+            try:
+                await self._post(client, entries)
+            except DeliveryError as exc:
+                attempts = max(entry.attempts for entry in entries) + 1
+                delay = backoff_seconds(attempts, self._config, self._rng)
+                retry_at = self._clock.now() + timedelta(seconds=delay)
+                await self._journal.mark_failed([e.seq for e in entries], retry_at, str(exc))
+                log.warning("uplink.retry_later", entries=len(entries), error=str(exc),
+                            retry_in_s=round(delay, 1))
+                return total
+            await self._journal.mark_delivered([entry.seq for entry in entries])
+            total += len(entries)
+            self.delivered += len(entries)
+            log.info("uplink.delivered", entries=len(entries))
+
+    async def _post(self, client: httpx.AsyncClient, entries: Sequence[OutboxEntry]) -> None:
+        body = json.dumps({"transactions": [entry.payload for entry in entries]}).encode()
+        headers = self._signer.headers("POST", POS_TRANSACTIONS_PATH, body)
+        headers["Content-Type"] = "application/json"
+        try:
+            response = await client.post(POS_TRANSACTIONS_PATH, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"backend unreachable: {exc!r}") from exc
+        if response.status_code != 200:
+            raise DeliveryError(f"backend answered {response.status_code}: {response.text[:500]}")
