@@ -24,6 +24,10 @@ RESULT_INSUFFICIENT_FUNDS = 0x33
 RESULT_FUNCTION_NOT_POSSIBLE = 0x83
 RESULT_NOT_REGISTERED = 0x6B
 RESULT_CURRENCY = 0x6F
+# TLV tag 14: the character set the ECR proposes at Registration and the terminal confirms.
+TAG_CHARSET = 0x14
+# CP437 has Æ, æ, Å and å but no Ø/ø; a terminal left on CP437 prints them as O/o.
+_CP437_FALLBACK = str.maketrans({"Ø": "O", "ø": "o"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class TerminalEngine:
     clock: Clock
     deck: tuple[Card, ...] = DEFAULT_DECK
     presented: deque[Card] = field(default_factory=deque)
+    charset: int = zvt.CHARSET_CP437
 
     def present(self, cards: Iterable[Card]) -> None:
         """Queue the cards the next customers will present; the deck's first card otherwise."""
@@ -47,11 +52,26 @@ class TerminalEngine:
 
     def handle(self, command: object) -> Reply:
         if isinstance(command, zvt.Registration):
-            self.state.registered_config = command.config_byte
-            return Reply(zvt.Ack(), (zvt.Completion(terminal_id=self.state.terminal_id),))
+            return self._register(command)
         if isinstance(command, zvt.Authorization):
             return self._authorize(command)
         return Reply(zvt.Nack(RESULT_FUNCTION_NOT_POSSIBLE))
+
+    def _register(self, command: zvt.Registration) -> Reply:
+        self.state.registered_config = command.config_byte
+        proposed = command.tlv.find(TAG_CHARSET) if command.tlv is not None else None
+        if isinstance(proposed, bytes) and proposed in (
+            bytes([zvt.CHARSET_ISO_8859_1]), bytes([zvt.CHARSET_ISO_8859_15])
+        ):
+            # Confirm the proposed character set by echoing tag 14 in the Completion.
+            self.charset = proposed[0]
+            tlv: zvt.Tlv | None = zvt.Tlv.of((TAG_CHARSET, proposed))
+        else:
+            self.charset, tlv = zvt.CHARSET_CP437, None
+        return Reply(zvt.Ack(), (zvt.Completion(terminal_id=self.state.terminal_id, tlv=tlv),))
+
+    def _printable(self, text: str) -> str:
+        return text.translate(_CP437_FALLBACK) if self.charset == zvt.CHARSET_CP437 else text
 
     def _authorize(self, command: zvt.Authorization) -> Reply:
         if self.state.registered_config is None:
@@ -87,7 +107,9 @@ class TerminalEngine:
             return Reply(zvt.Ack(), (*lead, zvt.AbortFromTerminal(result_code=code)))
         receipt_lines = self._receipt(command.amount, card, trace, receipt or 0, now.strftime(
             "%d.%m.%Y %H:%M"))
-        prints = tuple(zvt.PrintLine(attribute=0, text=line) for line in receipt_lines)
+        prints = tuple(
+            zvt.PrintLine(attribute=0, text=self._printable(line)) for line in receipt_lines
+        )
         return Reply(zvt.Ack(), (*lead, *prints, zvt.Completion()))
 
     def _receipt(self, amount: int, card: Card, trace: int, receipt: int, when: str) -> list[str]:

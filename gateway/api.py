@@ -1,6 +1,8 @@
 """The EPJ-facing HTTP API of the gateway (FastAPI, served by hypercorn's trio worker)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI must resolve the handlers' annotations,
+# which name dependencies local to create_gateway_app.
+
 
 import hmac
 from typing import Annotated, Any, Literal

@@ -22,6 +22,9 @@ log = get_logger(__name__)
 # Receipts go to the ECR as print lines (0x80|0x02|0x04), the ECR wants intermediate status
 # (0x08) and controls payment and administration functions (0x10|0x20): see the spec's Table 1.
 REGISTRATION_CONFIG_BYTE = 0xBE
+# TLV tag 14 proposes the character set of print texts; ISO 8859-15 has all Norwegian letters
+# (the CP437 default lacks Ø and ø).
+TAG_CHARSET = 0x14
 # 84 9C: the terminal is busy with something else and asks the ECR to keep waiting.
 NACK_PLEASE_WAIT = 0x9C
 CURRENCY_CODES = {"NOK": 578, "EUR": 978}
@@ -187,7 +190,10 @@ class ZvtTerminal:
             await self._connect()
         await self._command(
             zvt.Registration(
-                password=self._password, config_byte=REGISTRATION_CONFIG_BYTE, currency=578
+                password=self._password,
+                config_byte=REGISTRATION_CONFIG_BYTE,
+                currency=zvt.CURRENCY_NOK,
+                tlv=zvt.Tlv.of((TAG_CHARSET, bytes([zvt.CHARSET_ISO_8859_15]))),
             )
         )
         self.registered = True

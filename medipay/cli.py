@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -34,11 +36,25 @@ ConfigOption = Annotated[
 ]
 
 
-def _run(main: object, *args: object) -> None:
-    try:
-        trio.run(main, *args)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        console.print("stopped")
+async def _until_signalled(main: Callable[..., Awaitable[object]], *args: object) -> None:
+    """Run `main` until it returns or SIGINT/SIGTERM arrives, then cancel it cleanly."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    console.print(f"stopping ({signal.Signals(signum).name})")
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(stop_on_signal)
+            await main(*args)
+            nursery.cancel_scope.cancel()
+
+
+def _run(main: Callable[..., Awaitable[object]], *args: object) -> None:
+    trio.run(_until_signalled, main, *args)
+    console.print("stopped")
 
 
 @app.command()

@@ -7,6 +7,7 @@ port 0 and learn the real port. Cancelling the surrounding scope stops the serve
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import trio
@@ -33,11 +34,6 @@ async def serve_asgi(
 ) -> None:
     """Serve `app` on host:port until cancelled; `task_status.started(base_url)`."""
 
-    async def relay_started(
-        inner_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        await serve(app, _hypercorn_config(host, port), task_status=inner_status)
-
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(relay_started)
+        binds = await nursery.start(partial(serve, app, _hypercorn_config(host, port)))
         task_status.started(binds[0])

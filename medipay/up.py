@@ -46,7 +46,7 @@ def payment_curl(gateway_url: str, token: str, terminal_id: str) -> str:
             "-H", shlex.quote(f"Authorization: Bearer {token}"),
             "-H", shlex.quote("Content-Type: application/json"),
             # Double quotes on purpose: the shell fills in a fresh key for every paste.
-            '-H "Idempotency-Key: demo-$(date +%s)"',
+            '-H "Idempotency-Key: demo-$RANDOM$RANDOM"',
             "-d", shlex.quote(body),
         ]
     )
@@ -80,19 +80,22 @@ async def start_stack(
 
 
 def print_banner(console: Console, stack: Stack) -> None:
-    console.print("[bold]MediPay Edge is up[/bold] (Ctrl-C stops it)")
-    console.print(f"  backend   {stack.backend_url}   (admin token {stack.admin_token})")
-    console.print(f"  gateway   {stack.gateway.base_url}   (EPJ token {stack.gateway.token})")
-    console.print(f"  terminal  ZVT simulator on tcp 127.0.0.1:{stack.terminal_port} as T1")
-    console.print("\nMake a payment:")
-    console.print(payment_curl(stack.gateway.base_url, stack.gateway.token, "T1"),
-                  soft_wrap=True, markup=False, highlight=False)
-    console.print("\nSee what reached the backend:")
-    console.print(
+    lines = [
+        "MediPay Edge is up (Ctrl-C stops it)",
+        f"  backend   {stack.backend_url}   (admin token {stack.admin_token})",
+        f"  gateway   {stack.gateway.base_url}   (EPJ token {stack.gateway.token})",
+        f"  terminal  ZVT simulator on tcp 127.0.0.1:{stack.terminal_port} as T1",
+        "",
+        "Make a payment:",
+        payment_curl(stack.gateway.base_url, stack.gateway.token, "T1"),
+        "",
+        "See what reached the backend:",
         f"curl -sS {stack.backend_url}/v1/pos-transactions "
         f"-H 'Authorization: Bearer {stack.admin_token}'",
-        soft_wrap=True, markup=False, highlight=False,
-    )
+    ]
+    for line in lines:
+        # soft_wrap: tokens and commands must stay on one line to be copied whole.
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 async def run_up(data_dir: Path, clock: Clock, ports: UpPorts, console: Console) -> None:
