@@ -34,8 +34,8 @@ _CP437_FALLBACK = str.maketrans({"Ø": "O", "ø": "o"})
 class Reply:
     """`ack` is the immediate answer (Ack or Nack); `messages` follow, each acknowledged."""
 
-    ack: object
-    messages: tuple[object, ...] = ()
+    ack: zvt.Message
+    messages: tuple[zvt.Message, ...] = ()
 
 
 @dataclass
@@ -76,16 +76,20 @@ class TerminalEngine:
     def _authorize(self, command: zvt.Authorization) -> Reply:
         if self.state.registered_config is None:
             return Reply(zvt.Nack(RESULT_NOT_REGISTERED))
+        if command.amount is None:
+            # Amount entry on the terminal itself is not simulated: the ECR must send one.
+            return Reply(zvt.Nack(RESULT_FUNCTION_NOT_POSSIBLE))
+        amount = command.amount
         if command.currency not in (None, zvt.CURRENCY_NOK):
             return Reply(zvt.Ack(), (zvt.AbortFromTerminal(result_code=RESULT_CURRENCY),))
         card = self.presented.popleft() if self.presented else self.deck[0]
         now = self.clock.now()
-        code = RESULT_OK if command.amount <= card.balance else RESULT_INSUFFICIENT_FUNDS
+        code = RESULT_OK if amount <= card.balance else RESULT_INSUFFICIENT_FUNDS
         trace = self.state.next_trace()
         receipt = self.state.next_receipt() if code == RESULT_OK else None
         status = zvt.StatusInformation(
             result_code=code,
-            amount=command.amount,
+            amount=amount,
             currency=zvt.CURRENCY_NOK,
             trace_number=trace,
             receipt_number=receipt,
@@ -105,7 +109,7 @@ class TerminalEngine:
         )
         if code != RESULT_OK:
             return Reply(zvt.Ack(), (*lead, zvt.AbortFromTerminal(result_code=code)))
-        receipt_lines = self._receipt(command.amount, card, trace, receipt or 0, now.strftime(
+        receipt_lines = self._receipt(amount, card, trace, receipt or 0, now.strftime(
             "%d.%m.%Y %H:%M"))
         prints = tuple(
             zvt.PrintLine(attribute=0, text=self._printable(line)) for line in receipt_lines

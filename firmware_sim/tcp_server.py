@@ -24,7 +24,7 @@ class _Session:
     stream: trio.abc.Stream
     conn: zvt.ZvtConnection
 
-    async def send(self, message: object) -> None:
+    async def send(self, message: zvt.Message) -> None:
         await self.stream.send_all(self.conn.send(message))
 
     async def next_event(self, timeout: float = float("inf")) -> object:
@@ -39,7 +39,7 @@ class _Session:
                     data = await self.stream.receive_some(4096)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     raise EcrGone(str(exc)) from exc
-                self.conn.receive_data(data)
+                self.conn.receive_data(bytes(data))
         raise EcrGone(f"ECR did not answer within {timeout:g} s")
 
 

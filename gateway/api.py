@@ -98,7 +98,7 @@ def create_gateway_app(service: PaymentService, journal: Journal, token: str) ->
         status: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
-        records = await journal.list(terminal_id=terminal_id, status=status, limit=limit)
+        records = await journal.recent(terminal_id=terminal_id, status=status, limit=limit)
         return {"items": [record.to_api() for record in records]}
 
     @app.get("/v1/terminals", dependencies=auth)

@@ -274,7 +274,7 @@ class Journal:
 
         return await self._run(work)
 
-    async def list(
+    async def recent(
         self, *, terminal_id: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[TransactionRecord]:
         def work(conn: Connection) -> list[TransactionRecord]:

@@ -107,7 +107,7 @@ class ZvtTerminal:
             stream, self._stream, self._conn = self._stream, None, None
             await stream.aclose()
 
-    async def _send(self, message: object) -> None:
+    async def _send(self, message: zvt.Message) -> None:
         assert self._conn is not None and self._stream is not None
         data = self._conn.send(message)
         await self._stream.send_all(data + self._conn.data_to_send())
@@ -129,7 +129,7 @@ class ZvtTerminal:
                     data = await self._stream.receive_some(4096)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                     raise TerminalLost(f"connection to terminal broke: {exc}") from exc
-                self._conn.receive_data(data)
+                self._conn.receive_data(bytes(data))
                 pending = self._conn.data_to_send()
                 if pending:
                     await self._stream.send_all(pending)
@@ -138,7 +138,7 @@ class ZvtTerminal:
 
     # -- one command --------------------------------------------------------------------------
 
-    async def _command(self, message: object) -> _Conversation:
+    async def _command(self, message: zvt.Message) -> _Conversation:
         """Send a command and follow the terminal until Completion or Abort."""
         await self._send(message)
         while True:  # T3: the terminal must acknowledge (or ask us to wait) promptly.

@@ -22,7 +22,7 @@ async def test_reused_key_with_other_content_is_refused_and_changes_nothing(jour
     with pytest.raises(IdempotencyConflict) as info:
         await journal.begin(request(amount=1))
     assert info.value.existing_id == record.id
-    assert await journal.list() == [record]
+    assert await journal.recent() == [record]
 
 
 async def test_concurrent_identical_requests_make_one_record(journal):
