@@ -35,6 +35,14 @@ def gateway_run(config: ConfigOption = None) -> None:
     run_until_signalled(run_gateway, settings, clock, console=console)
 
 
+@gateway_app.command("devices")
+def gateway_devices() -> None:
+    """List the serial ports and USB devices this box can see, to find a terminal."""
+    from gateway.devices.discovery import discover, format_device_table
+
+    console.print(format_device_table(discover()))
+
+
 @gateway_app.command("enrol")
 def gateway_enrol(
     admin_token: Annotated[str, typer.Option(help="The backend operator's admin token.")],

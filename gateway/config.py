@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medipay.config import load_config
+from medipay.config import ConfigError, load_config
 
 DEFAULT_DATA_DIR = Path("~/.local/share/medipay/gateway").expanduser()
 
@@ -31,13 +31,41 @@ class BackendLinkConfig:
     batch_size: int = 100
 
 
+TRANSPORTS = ("tcp", "serial", "usb")
+FRAMINGS = ("tcp", "serial")
+
+
 @dataclass(frozen=True)
 class TerminalConfig:
     id: str = "T1"
+    # tcp: a LAN terminal at host:port; serial: a tty device; usb: a device by vendor/product id.
     transport: str = "tcp"
     host: str = "127.0.0.1"
     port: int = 20007
+    device: str = "/dev/ttyUSB0"
+    # ZVT serial lines run at 9600 or 115200 baud, 8 data bits, no parity, 2 stop bits.
+    baudrate: int = 9600
+    vendor_id: int = 0
+    product_id: int = 0
+    serial_number: str = ""
+    # Empty: "tcp" framing on TCP, the serial DLE/STX framing on serial and USB lines (the
+    # spec lets a USB terminal use either; set "tcp" for one that speaks raw APDUs).
+    framing: str = ""
     password: str = "000000"
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(
+                f"terminal {self.id}: transport must be one of {', '.join(TRANSPORTS)}"
+            )
+        if self.framing and self.framing not in FRAMINGS:
+            raise ConfigError(f"terminal {self.id}: framing must be one of {', '.join(FRAMINGS)}")
+        if self.transport == "usb" and not (self.vendor_id and self.product_id):
+            raise ConfigError(f"terminal {self.id}: a usb terminal needs vendor_id and product_id")
+
+    @property
+    def effective_framing(self) -> str:
+        return self.framing or ("tcp" if self.transport == "tcp" else "serial")
 
 
 @dataclass(frozen=True)

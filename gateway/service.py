@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
+from typing import Any
 
 import trio
 
 from gateway.api import create_gateway_app
 from gateway.config import GatewayConfig, TerminalConfig
+from gateway.devices import serial_opener, tcp_opener, usb_opener
 from gateway.journal import Journal
 from gateway.payments import PaymentService
+from gateway.protocols import zvt
 from gateway.secrets_file import load_or_create_token
-from gateway.terminal import ZvtTerminal
+from gateway.terminal import OpenStream, ZvtTerminal
 from gateway.uplink.sender import UplinkSender
 from gateway.uplink.signing import RequestSigner, load_or_create_key
 from medipay.clock import Clock
@@ -31,13 +33,19 @@ class GatewayHandle:
     journal: Journal
 
 
-def build_terminal(config: TerminalConfig) -> ZvtTerminal:
-    if config.transport != "tcp":
-        raise ValueError(
-            f"terminal {config.id}: transport {config.transport!r} is not supported yet"
+def build_terminal(config: TerminalConfig, *, usb_backend: Any = None) -> ZvtTerminal:
+    open_stream: OpenStream
+    if config.transport == "tcp":
+        open_stream = tcp_opener(config.host, config.port)
+    elif config.transport == "serial":
+        open_stream = serial_opener(config.device, config.baudrate)
+    else:
+        open_stream = usb_opener(
+            config.vendor_id, config.product_id,
+            serial_number=config.serial_number or None, backend=usb_backend,
         )
-    open_stream = partial(trio.open_tcp_stream, config.host, config.port)
-    return ZvtTerminal(config.id, open_stream, password=config.password)
+    framing = zvt.Framing.TCP if config.effective_framing == "tcp" else zvt.Framing.SERIAL
+    return ZvtTerminal(config.id, open_stream, password=config.password, framing=framing)
 
 
 async def run_gateway(

@@ -110,7 +110,10 @@ class ZvtTerminal:
     async def _send(self, message: zvt.Message) -> None:
         assert self._conn is not None and self._stream is not None
         data = self._conn.send(message)
-        await self._stream.send_all(data + self._conn.data_to_send())
+        try:
+            await self._stream.send_all(data + self._conn.data_to_send())
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise TerminalLost(f"connection to terminal broke while sending: {exc}") from exc
 
     async def _next_event(self, timeout: float) -> object:
         """The next ZVT event, reading as needed; TerminalLost on EOF, garbage or timeout."""

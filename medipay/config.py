@@ -98,6 +98,8 @@ def _convert(kind: Any, value: Any, *, where: str) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         try:
+            if kind is int and isinstance(value, str):
+                return int(value, 0)  # accepts 0x1209 for USB ids given in the environment
             return kind(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: expected a number, got {value!r}") from exc

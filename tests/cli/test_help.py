@@ -11,7 +11,7 @@ runner = CliRunner()
     [
         ([], ["up", "gateway", "sim", "backend"]),
         (["up"], ["--data-dir", "--gateway-port", "localhost"]),
-        (["gateway"], ["run", "enrol"]),
+        (["gateway"], ["run", "enrol", "devices"]),
         (["gateway", "run"], ["--config"]),
         (["gateway", "enrol"], ["--admin-token"]),
         (["sim"], ["run"]),
@@ -25,3 +25,9 @@ def test_help_at_every_level(args, expected):
     assert result.exit_code == 0, result.output
     for word in expected:
         assert word in result.output
+
+
+def test_gateway_devices_lists_without_crashing():
+    result = runner.invoke(app, ["gateway", "devices"])
+    assert result.exit_code == 0, result.output
+    assert "Devices" in result.output

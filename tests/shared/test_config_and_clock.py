@@ -65,3 +65,30 @@ def test_simulated_clock_moves_only_when_told():
 
 def test_system_clock_is_aware_utc():
     assert SystemClock().now().tzinfo is UTC
+
+
+def test_terminal_transports_are_checked(tmp_path: Path):
+    path = tmp_path / "gateway.toml"
+    path.write_text('[[terminals]]\nid = "U"\ntransport = "usb"\nvendor_id = 0x1209\n'
+                    'product_id = 7\n[[terminals]]\nid = "S"\ntransport = "serial"\n'
+                    'device = "/dev/ttyS3"\nbaudrate = 115200\n')
+    usb, serial = load_gateway_config(path, environ={}).terminals
+    assert (usb.vendor_id, usb.product_id, usb.effective_framing) == (0x1209, 7, "serial")
+    assert (serial.device, serial.baudrate, serial.effective_framing) == ("/dev/ttyS3", 115200,
+                                                                        "serial")
+    path.write_text('[[terminals]]\nid = "X"\ntransport = "bluetooth"\n')
+    with pytest.raises(ConfigError, match="transport must be one of"):
+        load_gateway_config(path, environ={})
+    path.write_text('[[terminals]]\nid = "U"\ntransport = "usb"\n')
+    with pytest.raises(ConfigError, match="needs vendor_id and product_id"):
+        load_gateway_config(path, environ={})
+
+
+def test_hex_ids_from_the_environment(tmp_path: Path):
+    from gateway.config import TerminalConfig
+    from medipay.config import load_config
+
+    config = load_config(TerminalConfig, None, env_prefix="T",
+                         environ={"T__TRANSPORT": "usb", "T__VENDOR_ID": "0x1209",
+                                  "T__PRODUCT_ID": "0x0007"})
+    assert (config.vendor_id, config.product_id) == (0x1209, 7)
