@@ -75,6 +75,8 @@ class GatewayConfig:
     # Empty means the SQLite journal data_dir/journal.sqlite3.
     database_url: str = ""
     log_level: str = "info"
+    # Seconds between status enquiries to an idle terminal (and checks of its connection).
+    health_interval: float = 60.0
     api: ApiConfig = field(default_factory=ApiConfig)
     backend: BackendLinkConfig = field(default_factory=BackendLinkConfig)
     terminals: tuple[TerminalConfig, ...] = (TerminalConfig(),)

@@ -18,17 +18,32 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from gateway.journal_schema import metadata, outbox, transactions
+from gateway.journal_schema import outbox, terminal_state, transactions
 from medipay.clock import Clock
 
 T = TypeVar("T")
 
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
 IN_FLIGHT = "in_flight"
-FINAL_STATES = frozenset({"approved", "declined", "aborted", "failed", "unknown"})
+# unknown: the conversation broke off after the command went out; recovery resolves it.
+UNKNOWN = "unknown"
+UNRESOLVED_STATES = frozenset({IN_FLIGHT, UNKNOWN})
+FINAL_STATES = frozenset({"approved", "declined", "aborted", "failed", "reversed"})
+
+
+# Builds (outbox kind, uplink payload) from a finished record, or None if not for the backend.
+Relay = Callable[["TransactionRecord"], tuple[str, dict[str, Any]] | None]
+
+
+def no_relay(_record: TransactionRecord) -> None:
+    return None
 
 
 class IdempotencyConflict(Exception):
@@ -48,9 +63,11 @@ class PaymentRequest:
     amount: int
     currency: str
     reference: str | None
+    original_transaction_id: str | None = None
 
     def content_hash(self) -> str:
-        content = [self.terminal_id, self.kind, self.amount, self.currency, self.reference]
+        content = [self.terminal_id, self.kind, self.amount, self.currency, self.reference,
+                   self.original_transaction_id]
         return hashlib.sha256(json.dumps(content).encode()).hexdigest()
 
 
@@ -66,6 +83,9 @@ class Outcome:
     receipt_number: int | None = None
     trace_number: int | None = None
     receipt_lines: list[str] = field(default_factory=list)
+    details: dict[str, Any] | None = None
+    # ZVT 1F1F of the Status Information acknowledged in this conversation, if any.
+    receipt_sync_id: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,7 @@ class TransactionRecord:
     amount: int
     currency: str
     reference: str | None
+    original_transaction_id: str | None
     status: str
     result_code: int | None
     result_text: str | None
@@ -85,6 +106,7 @@ class TransactionRecord:
     receipt_number: int | None
     trace_number: int | None
     receipt_lines: list[str]
+    details: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
 
@@ -96,6 +118,7 @@ class TransactionRecord:
             "amount": self.amount,
             "currency": self.currency,
             "reference": self.reference,
+            "original_transaction_id": self.original_transaction_id,
             "masked_pan": self.masked_pan,
             "card_name": self.card_name,
             "receipt_number": self.receipt_number,
@@ -104,6 +127,7 @@ class TransactionRecord:
             "result_code": self.result_code,
             "result_text": self.result_text,
             "receipt_lines": list(self.receipt_lines),
+            "details": self.details,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -141,6 +165,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the journal schema with Alembic (blocking; at start-up)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
 def create_journal_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +195,7 @@ class Journal:
     @classmethod
     def open(cls, url: str, clock: Clock) -> Journal:
         engine = create_journal_engine(url)
-        metadata.create_all(engine)
+        migrate(engine)
         return cls(engine, clock)
 
     def close(self) -> None:
@@ -202,6 +235,7 @@ class Journal:
                 "amount": request.amount,
                 "currency": request.currency,
                 "reference": request.reference,
+                "original_transaction_id": request.original_transaction_id,
                 "status": IN_FLIGHT,
                 "receipt_lines": [],
                 "created_at": now,
@@ -223,12 +257,16 @@ class Journal:
         self,
         tx_id: str,
         outcome: Outcome,
-        relay: Callable[[TransactionRecord], dict[str, Any] | None] = lambda _record: None,
+        relay: Relay = no_relay,
+        *,
+        reverses: str | None = None,
     ) -> TransactionRecord:
         """Journal the terminal's outcome and, in the same commit, its outbox entry.
 
-        `relay` builds the uplink payload from the updated record, or returns None when this
-        outcome is not for the backend.
+        `relay` builds (outbox kind, uplink payload) from the updated record, or returns None
+        when this outcome is not for the backend. The terminal's 1F1F receipt id, if the
+        outcome carries one, is remembered in the same commit; so is, for an approved
+        reversal, the status `reversed` of the payment it `reverses`.
         """
         now = self._clock.now()
 
@@ -245,18 +283,25 @@ class Journal:
                     receipt_number=outcome.receipt_number,
                     trace_number=outcome.trace_number,
                     receipt_lines=list(outcome.receipt_lines),
+                    details=outcome.details,
                     updated_at=now,
                 )
             )
             record = _record(
                 conn.execute(select(transactions).where(transactions.c.id == tx_id)).one()
             )
-            uplink_payload = relay(record)
-            if uplink_payload is not None:
+            if reverses is not None and outcome.status == "approved":
+                conn.execute(update(transactions).where(transactions.c.id == reverses)
+                             .values(status="reversed", updated_at=now))
+            if outcome.receipt_sync_id is not None:
+                _store_receipt_id(conn, record.terminal_id, outcome.receipt_sync_id, now)
+            relayed = relay(record)
+            if relayed is not None:
+                kind, uplink_payload = relayed
                 conn.execute(
                     insert(outbox).values(
                         idempotency_key=uplink_payload["idempotency_key"],
-                        kind="pos-transaction",
+                        kind=kind,
                         payload=uplink_payload,
                         attempts=0,
                         next_attempt_at=now,
@@ -264,6 +309,53 @@ class Journal:
                     )
                 )
             return record
+
+        return await self._run(work)
+
+    async def unresolved(self, terminal_id: str) -> list[TransactionRecord]:
+        """Transactions of a terminal whose outcome is not known yet, oldest first."""
+
+        def work(conn: Connection) -> list[TransactionRecord]:
+            query = (
+                select(transactions)
+                .where(transactions.c.terminal_id == terminal_id,
+                       transactions.c.status.in_(sorted(UNRESOLVED_STATES)))
+                .order_by(transactions.c.created_at)
+            )
+            return [_record(row) for row in conn.execute(query)]
+
+        return await self._run(work)
+
+    async def find_by_receipt(
+        self, terminal_id: str, receipt_number: int, kind: str = "payment"
+    ) -> TransactionRecord | None:
+        def work(conn: Connection) -> TransactionRecord | None:
+            row = conn.execute(
+                select(transactions)
+                .where(transactions.c.terminal_id == terminal_id,
+                       transactions.c.receipt_number == receipt_number,
+                       transactions.c.kind == kind)
+                .order_by(transactions.c.created_at.desc())
+            ).first()
+            return None if row is None else _record(row)
+
+        return await self._run(work)
+
+    async def last_receipt_id(self, terminal_id: str) -> bytes | None:
+        def work(conn: Connection) -> bytes | None:
+            row = conn.execute(
+                select(terminal_state.c.last_receipt_id)
+                .where(terminal_state.c.terminal_id == terminal_id)
+            ).first()
+            return None if row is None else row.last_receipt_id
+
+        return await self._run(work)
+
+    async def lookup(self, idempotency_key: str) -> TransactionRecord | None:
+        def work(conn: Connection) -> TransactionRecord | None:
+            row = conn.execute(select(transactions).where(
+                transactions.c.idempotency_key == idempotency_key)).first()
+            return None if row is None else _record(row)
 
         return await self._run(work)
 
@@ -287,13 +379,14 @@ class Journal:
 
         return await self._run(work)
 
-    async def due_outbox(self, limit: int) -> list[OutboxEntry]:
+    async def due_outbox(self, limit: int, kind: str) -> list[OutboxEntry]:
         now = self._clock.now()
 
         def work(conn: Connection) -> list[OutboxEntry]:
             rows = conn.execute(
                 select(outbox)
-                .where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
+                .where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now,
+                       outbox.c.kind == kind)
                 .order_by(outbox.c.seq)
                 .limit(limit)
             )
@@ -334,3 +427,17 @@ class Journal:
             return int(conn.execute(query).scalar_one())
 
         return await self._run(work)
+
+
+def _store_receipt_id(conn: Connection, terminal_id: str, receipt_id: bytes, now: datetime) -> None:
+    updated = conn.execute(
+        update(terminal_state)
+        .where(terminal_state.c.terminal_id == terminal_id)
+        .values(last_receipt_id=receipt_id, updated_at=now)
+    )
+    if updated.rowcount == 0:
+        conn.execute(
+            insert(terminal_state).values(
+                terminal_id=terminal_id, last_receipt_id=receipt_id, updated_at=now
+            )
+        )

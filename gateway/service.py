@@ -11,10 +11,11 @@ from gateway.api import create_gateway_app
 from gateway.config import GatewayConfig, TerminalConfig
 from gateway.devices import serial_opener, tcp_opener, usb_opener
 from gateway.journal import Journal
-from gateway.payments import PaymentService
 from gateway.protocols import zvt
 from gateway.secrets_file import load_or_create_token
 from gateway.terminal import OpenStream, ZvtTerminal
+from gateway.terminal_manager import TerminalSupervisor
+from gateway.transactions import TransactionService, make_relay
 from gateway.uplink.sender import UplinkSender
 from gateway.uplink.signing import RequestSigner, load_or_create_key
 from medipay.clock import Clock
@@ -28,12 +29,14 @@ log = get_logger(__name__)
 class GatewayHandle:
     base_url: str
     token: str
-    service: PaymentService
+    service: TransactionService
     uplink: UplinkSender
     journal: Journal
 
 
-def build_terminal(config: TerminalConfig, *, usb_backend: Any = None) -> ZvtTerminal:
+def build_terminal(
+    config: TerminalConfig, journal: Journal, *, usb_backend: Any = None
+) -> ZvtTerminal:
     open_stream: OpenStream
     if config.transport == "tcp":
         open_stream = tcp_opener(config.host, config.port)
@@ -45,7 +48,12 @@ def build_terminal(config: TerminalConfig, *, usb_backend: Any = None) -> ZvtTer
             serial_number=config.serial_number or None, backend=usb_backend,
         )
     framing = zvt.Framing.TCP if config.effective_framing == "tcp" else zvt.Framing.SERIAL
-    return ZvtTerminal(config.id, open_stream, password=config.password, framing=framing)
+
+    async def load_receipt_id() -> bytes | None:
+        return await journal.last_receipt_id(config.id)
+
+    return ZvtTerminal(config.id, open_stream, password=config.password, framing=framing,
+                       load_receipt_id=load_receipt_id)
 
 
 async def run_gateway(
@@ -57,16 +65,26 @@ async def run_gateway(
     """Run the gateway until cancelled; `task_status.started(GatewayHandle)` once serving."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     token = config.api.token or load_or_create_token(config.data_dir / "api_token")
-    terminals = {t.id: build_terminal(t) for t in config.terminals}
     journal = Journal.open(config.journal_url, clock)
+    terminals = {t.id: build_terminal(t, journal) for t in config.terminals}
     try:
         signer = RequestSigner(config.gateway_id, load_or_create_key(config.data_dir), clock)
         uplink = UplinkSender(journal, signer, config.backend, clock)
-        service = PaymentService(config.gateway_id, journal, terminals, on_outbox=uplink.wake)
+        relay = make_relay(config.gateway_id)
+        supervisors = {
+            tid: TerminalSupervisor(terminal, journal, clock, relay=relay,
+                                    on_outbox=uplink.wake,
+                                    health_interval=config.health_interval)
+            for tid, terminal in terminals.items()
+        }
+        service = TransactionService(config.gateway_id, journal, supervisors,
+                                     on_outbox=uplink.wake)
         app = create_gateway_app(service, journal, token)
         async with trio.open_nursery() as nursery:
             await nursery.start(service.run)
             await nursery.start(uplink.run)
+            for supervisor in supervisors.values():
+                await nursery.start(supervisor.run)
             base_url = await nursery.start(serve_asgi, app, config.api.host, config.api.port)
             log.info("gateway.started", url=base_url, terminals=sorted(terminals))
             task_status.started(GatewayHandle(base_url, token, service, uplink, journal))

@@ -1,9 +1,9 @@
 """One card terminal as the gateway sees it: a ZVT conversation over a byte stream.
 
-The ZVT codec (`gateway.protocols.zvt`) decides what bytes mean; this module owns the stream,
-applies the spec's timers as trio cancel scopes, and turns a finished conversation into an
-`Outcome` for the journal. One transaction at a time per terminal (a ZVT terminal cannot run
-two); a second caller gets `TerminalBusy` naming the transaction that holds it.
+The ZVT codec (`gateway.protocols.zvt`) decides what bytes mean and which timer runs; this
+module owns the stream, sleeps until the codec's timers expire, and hands a finished
+conversation to `gateway.operations` for classification. One command at a time (a ZVT
+terminal runs one); `ZvtTerminal` serialises them with a lock.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import trio
 
-from gateway.journal import Outcome
 from gateway.protocols import zvt
 from medipay.logs import get_logger
 
@@ -25,25 +24,15 @@ REGISTRATION_CONFIG_BYTE = 0xBE
 # TLV tag 14 proposes the character set of print texts; ISO 8859-15 has all Norwegian letters
 # (the CP437 default lacks Ø and ø).
 TAG_CHARSET = 0x14
-# 84 9C: the terminal is busy with something else and asks the ECR to keep waiting.
-NACK_PLEASE_WAIT = 0x9C
-CURRENCY_CODES = {"NOK": 578, "EUR": 978}
-# Result codes the spec uses when the customer or the terminal broke the transaction off.
-RESULT_ABORTED = frozenset({0x6C, 0x9C})
 
 OpenStream = Callable[[], Awaitable[trio.abc.Stream]]
+# Called with each display text or print line as the terminal sends it (for the event stream).
 DisplayListener = Callable[[str, dict[str, object]], None]
+ReceiptIdLoader = Callable[[], Awaitable[bytes | None]]
 
 
 class TerminalError(Exception):
     """Base of what can go wrong talking to a terminal."""
-
-
-class TerminalBusy(TerminalError):
-    def __init__(self, terminal_id: str, busy_with: str | None) -> None:
-        super().__init__(f"terminal {terminal_id} is busy with transaction {busy_with}")
-        self.terminal_id = terminal_id
-        self.busy_with = busy_with
 
 
 class TerminalUnavailable(TerminalError):
@@ -63,10 +52,15 @@ class TerminalLost(TerminalError):
 
 
 @dataclass
-class _Conversation:
+class Conversation:
+    """Everything the terminal said between our command and its Completion or Abort."""
+
     status: zvt.StatusInformation | None = None
     aborted: zvt.AbortFromTerminal | None = None
+    completion: zvt.Completion | None = None
     receipt_lines: list[str] = field(default_factory=list)
+    display: list[str] = field(default_factory=list)
+    receipt_sync_id: bytes | None = None
 
 
 class ZvtTerminal:
@@ -80,17 +74,24 @@ class ZvtTerminal:
         password: str = "000000",
         framing: zvt.Framing = zvt.Framing.TCP,
         on_display: DisplayListener | None = None,
+        load_receipt_id: ReceiptIdLoader | None = None,
     ) -> None:
         self.terminal_id = terminal_id
+        self.password = password
         self._open_stream = open_stream
-        self._password = password
         self._framing = framing
-        self._on_display = on_display
+        self.on_display = on_display
+        self._load_receipt_id = load_receipt_id
         self._stream: trio.abc.Stream | None = None
         self._conn: zvt.ZvtConnection | None = None
+        self._timer_started: dict[int, float] = {}
         self._lock = trio.Lock()
-        self.busy_with: str | None = None
+        self._send_lock = trio.Lock()
         self.registered = False
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -99,101 +100,137 @@ class ZvtTerminal:
             self._stream = await self._open_stream()
         except OSError as exc:
             raise TerminalUnavailable(f"cannot reach terminal {self.terminal_id}: {exc}") from exc
-        self._conn = zvt.ZvtConnection(zvt.Role.ECR, framing=self._framing)
+        last_id = await self._load_receipt_id() if self._load_receipt_id else None
+        # receipt_sync: every transaction carries tag 1F1F, so a payment whose result we lost
+        # is reversed by the terminal itself on our next command (spec chapter 4).
+        self._conn = zvt.ZvtConnection(
+            zvt.Role.ECR, self._framing, receipt_sync=True, last_receipt_id=last_id
+        )
+        self._timer_started.clear()
         self.registered = False
 
     async def close(self) -> None:
-        if self._stream is not None:
-            stream, self._stream, self._conn = self._stream, None, None
+        stream, self._stream, self._conn = self._stream, None, None
+        self.registered = False
+        if stream is not None:
             await stream.aclose()
 
-    async def _send(self, message: zvt.Message) -> None:
-        assert self._conn is not None and self._stream is not None
-        data = self._conn.send(message)
+    async def _drop_connection(self) -> None:
+        with trio.CancelScope(shield=True):
+            await self.close()
+
+    async def _write(self, data: bytes) -> None:
+        assert self._stream is not None
+        if not data:
+            return
         try:
-            await self._stream.send_all(data + self._conn.data_to_send())
+            async with self._send_lock:
+                await self._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise TerminalLost(f"connection to terminal broke while sending: {exc}") from exc
 
-    async def _next_event(self, timeout: float) -> object:
-        """The next ZVT event, reading as needed; TerminalLost on EOF, garbage or timeout."""
+    async def _send(self, message: zvt.Message) -> None:
+        assert self._conn is not None
+        try:
+            data = self._conn.send(message)
+        except zvt.LocalProtocolError as exc:
+            raise TerminalLost(f"cannot send {type(message).__name__} now: {exc}") from exc
+        await self._write(data + self._conn.data_to_send())
+
+    def _deadline(self, timer: zvt.TimerRequest) -> float:
+        # A TimerRequest is identified by its serial; it runs from when we first saw it.
+        started = self._timer_started.setdefault(timer.serial, trio.current_time())
+        return started + timer.seconds
+
+    async def _next_event(self) -> object:
+        """The next ZVT event, reading as needed; TerminalLost on EOF, garbage or a timeout."""
         assert self._conn is not None and self._stream is not None
-        with trio.move_on_after(timeout) as scope:
-            while True:
-                try:
-                    event = self._conn.next_event()
-                except zvt.ZvtError as exc:
-                    raise TerminalLost(f"terminal sent invalid data: {exc}") from exc
-                if event is not zvt.NEED_DATA:
-                    if isinstance(event, zvt.ConnectionClosed):
-                        raise TerminalLost("terminal closed the connection")
-                    return event
+        conn = self._conn
+        while True:
+            try:
+                event = conn.next_event()
+            except zvt.ZvtError as exc:
+                raise TerminalLost(f"terminal sent invalid data: {exc}") from exc
+            if isinstance(event, zvt.ConnectionClosed):
+                raise TerminalLost("terminal closed the connection")
+            if isinstance(event, zvt.TimedOut):
+                raise TerminalLost(f"no answer from the terminal ({event.timer.value} expired)")
+            if isinstance(event, zvt.TransmissionError):
+                raise TerminalLost(f"serial line failed: {event.reason}")
+            if event is not zvt.NEED_DATA:
+                return event
+            timer = conn.pending_timer
+            deadline = self._deadline(timer) if timer is not None else float("inf")
+            with trio.move_on_at(deadline):
                 try:
                     data = await self._stream.receive_some(4096)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                     raise TerminalLost(f"connection to terminal broke: {exc}") from exc
-                self._conn.receive_data(bytes(data))
-                pending = self._conn.data_to_send()
-                if pending:
-                    await self._stream.send_all(pending)
-        assert scope.cancelled_caught
-        raise TerminalLost(f"no answer from terminal within {timeout:g} s")
+                conn.receive_data(bytes(data))
+                await self._write(conn.data_to_send())
+                continue
+            assert timer is not None
+            conn.on_timeout(timer.timer)
+            await self._write(conn.data_to_send())
 
     # -- one command --------------------------------------------------------------------------
 
-    async def _command(self, message: zvt.Message) -> _Conversation:
+    async def _command(self, message: zvt.Message) -> Conversation:
         """Send a command and follow the terminal until Completion or Abort."""
+        assert self._conn is not None
         await self._send(message)
-        while True:  # T3: the terminal must acknowledge (or ask us to wait) promptly.
-            event = await self._next_event(zvt.T3)
+        while True:
+            event = await self._next_event()
             if isinstance(event, zvt.Ack):
                 break
             if isinstance(event, zvt.Nack):
-                if event.code == NACK_PLEASE_WAIT:
-                    continue
+                if event.code == zvt.PLEASE_WAIT:
+                    continue  # the terminal is busy and asks us to keep waiting (T3 restarts)
                 raise TerminalRejected(event.code)
             raise TerminalLost(f"expected an acknowledgement, got {type(event).__name__}")
-        conversation = _Conversation()
-        while True:  # T4, restarted by every message the terminal sends.
-            event = await self._next_event(zvt.T4)
+        conversation = Conversation()
+        while True:
+            event = await self._next_event()
             if isinstance(event, zvt.IntermediateStatus):
-                self._display(zvt.intermediate_text(event.code), {"code": event.code})
+                text = zvt.intermediate_text(event.code)
+                conversation.display.append(text)
+                self._emit(text, {"type": "display", "code": event.code})
             elif isinstance(event, zvt.StatusInformation):
                 conversation.status = event
             elif isinstance(event, zvt.PrintLine):
-                conversation.receipt_lines.append(event.text)
-                self._display_print(event.text)
+                self._receipt_line(conversation, event.text)
             elif isinstance(event, zvt.PrintTextBlock):
-                for line in event.lines():
-                    conversation.receipt_lines.append(line)
-                    self._display_print(line)
-            elif isinstance(event, zvt.Completion):
+                for line in event.lines(self._conn.charset):
+                    self._receipt_line(conversation, line)
+            elif isinstance(event, zvt.Completion | zvt.AbortFromTerminal):
+                if isinstance(event, zvt.Completion):
+                    conversation.completion = event
+                else:
+                    conversation.aborted = event
                 await self._send(zvt.Ack())
-                return conversation
-            elif isinstance(event, zvt.AbortFromTerminal):
-                conversation.aborted = event
-                await self._send(zvt.Ack())
+                conversation.receipt_sync_id = self._conn.receipt_sync_id
                 return conversation
             elif isinstance(event, zvt.RawApdu):
                 log.warning("zvt.unknown_apdu", terminal=self.terminal_id,
                             apdu=f"{event.cls:02X} {event.instr:02X}")
+                await self._send(zvt.reply_to_unsupported(event))
+                continue
             await self._send(zvt.Ack())
 
-    def _display(self, text: str, extra: dict[str, object]) -> None:
-        if self._on_display is not None:
-            self._on_display(text, extra)
+    def _receipt_line(self, conversation: Conversation, line: str) -> None:
+        conversation.receipt_lines.append(line)
+        self._emit(line, {"type": "print"})
 
-    def _display_print(self, line: str) -> None:
-        self._display(line, {"print": True})
+    def _emit(self, text: str, extra: dict[str, object]) -> None:
+        if self.on_display is not None:
+            self.on_display(text, extra)
 
     # -- what the gateway asks for ----------------------------------------------------------
 
-    async def register(self) -> None:
-        if self._conn is None:
-            await self._connect()
+    async def _register(self) -> None:
         await self._command(
             zvt.Registration(
-                password=self._password,
+                password=self.password,
                 config_byte=REGISTRATION_CONFIG_BYTE,
                 currency=zvt.CURRENCY_NOK,
                 tlv=zvt.Tlv.of((TAG_CHARSET, bytes([zvt.CHARSET_ISO_8859_15]))),
@@ -202,66 +239,36 @@ class ZvtTerminal:
         self.registered = True
         log.info("terminal.registered", terminal=self.terminal_id)
 
-    def claim(self, tx_id: str) -> None:
-        """Reserve the terminal for `tx_id` or raise TerminalBusy; release with `release`."""
-        if self.busy_with is not None:
-            raise TerminalBusy(self.terminal_id, self.busy_with)
-        self.busy_with = tx_id
+    async def ensure_ready(self) -> None:
+        """Connect and register if needed; TerminalUnavailable if that fails."""
+        if self._conn is not None and self.registered:
+            return
+        try:
+            if self._conn is None:
+                await self._connect()
+            await self._register()
+        except (TerminalLost, TerminalRejected) as exc:
+            await self._drop_connection()
+            raise TerminalUnavailable(f"terminal {self.terminal_id} did not register: {exc}") \
+                from exc
 
-    def release(self, tx_id: str) -> None:
-        if self.busy_with == tx_id:
-            self.busy_with = None
-
-    async def authorize(self, amount: int, currency: str) -> Outcome:
-        """Run a payment; the caller has claimed the terminal and journalled the request."""
+    async def run(self, message: zvt.Message) -> Conversation:
+        """Run one command to its end. TerminalUnavailable: nothing was sent.
+        TerminalRejected: refused, nothing happened. TerminalLost: outcome unknown."""
         async with self._lock:
+            await self.ensure_ready()
             try:
-                if self._conn is None or not self.registered:
-                    await self.register()
-            except TerminalLost as exc:
-                await self.close()
-                raise TerminalUnavailable(str(exc)) from exc
-            try:
-                conversation = await self._command(
-                    zvt.Authorization(amount=amount, currency=CURRENCY_CODES[currency])
-                )
+                return await self._command(message)
             except TerminalLost:
-                await self.close()
+                await self._drop_connection()
                 raise
-        return outcome_of(conversation)
 
+    async def abort(self) -> None:
+        """Ask the terminal to abort what it is doing (06 B0); its answer ends the command."""
+        if self._conn is None:
+            raise TerminalUnavailable(f"terminal {self.terminal_id} is not connected")
+        await self._send(zvt.Abort())
 
-def outcome_of(conversation: _Conversation) -> Outcome:
-    """Classify a finished conversation.
-
-    The spec: a payment is done once the terminal's Status Information with result 00 was
-    acknowledged; a failed one ends in Abort (06 1E), usually after a Status Information that
-    carries the same result code (as in the real captures).
-    """
-    status, aborted = conversation.status, conversation.aborted
-    if status is not None:
-        code: int | None = status.result_code
-    elif aborted is not None:
-        code = aborted.result_code
-    else:
-        code = None
-    if code is None:
-        # A Completion with no Status Information: the terminal reports no payment result.
-        return Outcome(status="failed", result_text="terminal sent no status information",
-                       receipt_lines=conversation.receipt_lines)
-    if code == 0 and aborted is None:
-        verdict = "approved"
-    elif code in RESULT_ABORTED:
-        verdict = "aborted"
-    else:
-        verdict = "declined"
-    return Outcome(
-        status=verdict,
-        result_code=code,
-        result_text=zvt.result_text(code),
-        masked_pan=status.masked_pan if status else None,
-        card_name=status.card_name if status else None,
-        receipt_number=status.receipt_number if status else None,
-        trace_number=status.trace_number if status else None,
-        receipt_lines=conversation.receipt_lines,
-    )
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()

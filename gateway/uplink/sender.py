@@ -23,7 +23,11 @@ from medipay.logs import get_logger
 
 log = get_logger(__name__)
 
-POS_TRANSACTIONS_PATH = "/v1/pos-transactions"
+# Outbox kind -> (backend path, the key of the list in the request body).
+ENDPOINTS = {
+    "pos-transaction": ("/v1/pos-transactions", "transactions"),
+    "pos-end-of-day": ("/v1/pos-end-of-day", "totals"),
+}
 
 
 class DeliveryError(Exception):
@@ -71,12 +75,18 @@ class UplinkSender:
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
         """Send what is due, batch by batch; returns how many entries were delivered."""
         total = 0
+        for kind in ENDPOINTS:
+            total += await self._deliver_kind(client, kind)
+        return total
+
+    async def _deliver_kind(self, client: httpx.AsyncClient, kind: str) -> int:
+        total = 0
         while True:
-            entries = await self._journal.due_outbox(self._config.batch_size)
+            entries = await self._journal.due_outbox(self._config.batch_size, kind)
             if not entries:
                 return total
             try:
-                await self._post(client, entries)
+                await self._post(client, kind, entries)
             except DeliveryError as exc:
                 attempts = max(entry.attempts for entry in entries) + 1
                 delay = backoff_seconds(attempts, self._config, self._rng)
@@ -90,12 +100,15 @@ class UplinkSender:
             self.delivered += len(entries)
             log.info("uplink.delivered", entries=len(entries))
 
-    async def _post(self, client: httpx.AsyncClient, entries: Sequence[OutboxEntry]) -> None:
-        body = json.dumps({"transactions": [entry.payload for entry in entries]}).encode()
-        headers = self._signer.headers("POST", POS_TRANSACTIONS_PATH, body)
+    async def _post(
+        self, client: httpx.AsyncClient, kind: str, entries: Sequence[OutboxEntry]
+    ) -> None:
+        path, list_key = ENDPOINTS[kind]
+        body = json.dumps({list_key: [entry.payload for entry in entries]}).encode()
+        headers = self._signer.headers("POST", path, body)
         headers["Content-Type"] = "application/json"
         try:
-            response = await client.post(POS_TRANSACTIONS_PATH, content=body, headers=headers)
+            response = await client.post(path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"backend unreachable: {exc!r}") from exc
         if response.status_code != 200:

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from gateway.journal import Journal, create_journal_engine
-from gateway.journal_schema import metadata
+from gateway.journal import Journal, create_journal_engine, migrate
 from medipay.clock import SimulatedClock
 from tests.conftest import PG_URL, database_params
 
@@ -22,7 +21,7 @@ def clock() -> SimulatedClock:
 def journal(request, tmp_path: Path, clock: SimulatedClock) -> Iterator[Journal]:
     if request.param == "sqlite":
         engine = create_journal_engine(f"sqlite:///{tmp_path / 'journal.sqlite3'}")
-        metadata.create_all(engine)
+        migrate(engine)
         yield Journal(engine, clock)
         engine.dispose()
         return
@@ -33,7 +32,7 @@ def journal(request, tmp_path: Path, clock: SimulatedClock) -> Iterator[Journal]
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    metadata.create_all(engine)
+    migrate(engine)
     try:
         yield Journal(engine, clock)
     finally:

@@ -42,15 +42,16 @@ async def test_outcome_and_outbox_entry_commit_together(journal, clock):
     record, _ = await journal.begin(request())
     outcome = Outcome("approved", result_code=0, masked_pan="411111******1111",
                       receipt_number=7, trace_number=9, receipt_lines=["KVITTERING", "BELØP"])
-    final = await journal.complete(record.id, outcome, lambda r: {"idempotency_key": f"x:{r.id}"})
+    final = await journal.complete(
+        record.id, outcome, lambda r: ("pos-transaction", {"idempotency_key": f"x:{r.id}"}))
     assert final.status == "approved" and final.receipt_lines == ["KVITTERING", "BELØP"]
-    due = await journal.due_outbox(10)
+    due = await journal.due_outbox(10, "pos-transaction")
     assert [entry.idempotency_key for entry in due] == [f"x:{record.id}"]
 
     await journal.mark_failed([due[0].seq], clock.now() + timedelta(seconds=30), "down")
-    assert await journal.due_outbox(10) == []
+    assert await journal.due_outbox(10, "pos-transaction") == []
     clock.advance(31)
-    (retry,) = await journal.due_outbox(10)
+    (retry,) = await journal.due_outbox(10, "pos-transaction")
     assert retry.attempts == 1
     await journal.mark_delivered([retry.seq])
     assert await journal.outbox_backlog() == 0

@@ -105,7 +105,7 @@ async def test_the_terminal_reports_a_missing_serial_device_as_unavailable(
 ) -> None:
     terminal = ZvtTerminal("T1", serial_opener(str(tmp_path / "ttyUSB0")))
     with pytest.raises(TerminalUnavailable, match="does not exist"):
-        await terminal.register()
+        await terminal.ensure_ready()
 
 
 async def test_serial_opener_opens_and_can_retry(

@@ -1,0 +1,216 @@
+"""One supervisor per configured terminal: connection, recovery, health, and admission.
+
+The supervisor owns its terminal's connection in a background task: it connects and
+registers, resolves any transaction the journal left unresolved (after a crash or a broken
+connection) before admitting new ones, checks health while idle, and reconnects with backoff.
+Transactions are admitted one at a time; a second gets `TerminalBusy` or waits if asked.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from gateway.events import EventHub
+from gateway.journal import Journal, Outcome, Relay, TransactionRecord
+from gateway.protocols import zvt
+from gateway.terminal import TerminalError, TerminalRejected, TerminalUnavailable, ZvtTerminal
+from medipay.clock import Clock
+from medipay.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class TerminalBusy(Exception):
+    def __init__(self, terminal_id: str, busy_with: str | None) -> None:
+        super().__init__(f"terminal {terminal_id} is busy with transaction {busy_with}")
+        self.terminal_id = terminal_id
+        self.busy_with = busy_with
+
+
+class TerminalNotReady(Exception):
+    """The terminal is offline or still resolving an earlier transaction."""
+
+    def __init__(self, terminal_id: str, state: str, why: str | None) -> None:
+        super().__init__(f"terminal {terminal_id} is {state}" + (f": {why}" if why else ""))
+        self.terminal_id = terminal_id
+        self.state = state
+
+
+class TerminalSupervisor:
+    def __init__(
+        self,
+        terminal: ZvtTerminal,
+        journal: Journal,
+        clock: Clock,
+        *,
+        relay: Relay,
+        on_outbox: Callable[[], None] = lambda: None,
+        health_interval: float = 60.0,
+        retry_min: float = 1.0,
+        retry_max: float = 60.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.terminal = terminal
+        self.id = terminal.terminal_id
+        self._journal = journal
+        self._relay = relay
+        self._on_outbox = on_outbox
+        self.events = EventHub(clock)
+        self._health_interval = health_interval
+        self._retry_min = retry_min
+        self._retry_max = retry_max
+        self._rng = rng or random.Random()
+        # A semaphore, not a lock: admission happens in the HTTP task, release in the worker.
+        self._slot = trio.Semaphore(1)
+        self._wake = trio.Event()
+        self.state = "starting"
+        self.busy_with: str | None = None
+        self.last_error: str | None = None
+        terminal.on_display = self._on_display
+
+    def _on_display(self, text: str, extra: dict[str, object]) -> None:
+        self.events.publish({"terminal_id": self.id, "transaction_id": self.busy_with,
+                             "text": text, **extra})
+
+    def _set_state(self, state: str, error: str | None = None) -> None:
+        if state != self.state:
+            log.info("terminal.state", terminal=self.id, state=state, error=error)
+            self.events.publish({"terminal_id": self.id, "type": "state", "state": state})
+        self.state = state
+        self.last_error = error
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": "busy" if self.busy_with and self.state == "ready" else self.state,
+            "registered": self.terminal.registered,
+            "busy_with": self.busy_with,
+            "last_error": self.last_error,
+        }
+
+    # -- admission ------------------------------------------------------------------------
+
+    async def claim(self, holder: str, *, wait: float = 0.0) -> None:
+        """Reserve the terminal for `holder`; TerminalBusy if taken (after `wait` seconds)."""
+        if self.state not in ("ready", "offline"):
+            raise TerminalNotReady(self.id, self.state, self.last_error)
+        if wait > 0:
+            with trio.move_on_after(wait):
+                await self._slot.acquire()
+                self.busy_with = holder
+                return
+            raise TerminalBusy(self.id, self.busy_with)
+        try:
+            self._slot.acquire_nowait()
+        except trio.WouldBlock:
+            raise TerminalBusy(self.id, self.busy_with) from None
+        self.busy_with = holder
+
+    def rebind(self, holder: str) -> None:
+        self.busy_with = holder
+
+    def release(self) -> None:
+        self.busy_with = None
+        self._slot.release()
+
+    def needs_attention(self) -> None:
+        """Wake the supervisor: a transaction ended unknown, or the connection dropped."""
+        self._wake.set()
+
+    # -- the background task -----------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        failures = 0
+        while True:
+            try:
+                async with self._slot:
+                    await self.terminal.ensure_ready()
+                    await self._recover()
+                self._set_state("ready")
+                failures = 0
+                await self._health_loop()
+            except TerminalError as exc:
+                failures += 1
+                self._set_state("offline", str(exc))
+                delay = min(self._retry_max, self._retry_min * 2 ** min(failures, 16))
+                await trio.sleep(delay * (0.5 + self._rng.random() / 2))
+
+    async def _health_loop(self) -> None:
+        """While idle, ask the terminal how it is; return to reconnect when it is gone."""
+        while True:
+            self._wake = trio.Event()
+            with trio.move_on_after(self._health_interval):
+                await self._wake.wait()
+            async with self._slot:
+                if not self.terminal.connected:
+                    raise TerminalUnavailable("connection to the terminal was lost")
+                if await self._journal.unresolved(self.id):
+                    self._set_state("recovering")
+                    await self._recover()
+                    self._set_state("ready")
+                    continue
+                try:
+                    await self.terminal.run(zvt.StatusEnquiry(password=self.terminal.password))
+                except TerminalRejected as exc:
+                    # Some terminals refuse status enquiries; an answer still proves the link.
+                    log.debug("terminal.status_enquiry_refused", terminal=self.id, code=exc.code)
+
+    # -- recovery ---------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        unresolved = await self._journal.unresolved(self.id)
+        if not unresolved:
+            return
+        self._set_state("recovering")
+        *older, newest = unresolved
+        for record in older:
+            # Only the terminal's last transaction can still be looked up; one transaction
+            # at a time means an older unresolved one never reached the terminal's receipts.
+            await self._resolve(record, Outcome(
+                status="failed", result_text="not charged: superseded by a later transaction"))
+        await self._resolve(newest, await self._ask_terminal(newest))
+
+    async def _ask_terminal(self, record: TransactionRecord) -> Outcome:
+        """Find out from the terminal's last receipt what became of `record`."""
+        if record.kind == "end_of_day":
+            return Outcome(status="failed",
+                           result_text="end-of-day outcome unknown; run it again (harmless)")
+        conversation = await self.terminal.run(
+            zvt.RepeatReceipt(password=self.terminal.password)
+        )
+        last = conversation.status
+        sync_id = conversation.receipt_sync_id
+        if last is None or last.result_code != 0 or last.receipt_number is None:
+            return Outcome(status="failed", receipt_sync_id=sync_id,
+                           result_text="not charged: the terminal has no receipt for it")
+        known = await self._journal.find_by_receipt(self.id, last.receipt_number, record.kind)
+        if known is not None or last.amount != record.amount:
+            if known is None:
+                log.warning("terminal.unaccounted_receipt", terminal=self.id,
+                            receipt=last.receipt_number, amount=last.amount)
+            return Outcome(status="failed", receipt_sync_id=sync_id,
+                           result_text="not charged: the terminal's last receipt is another "
+                           "transaction")
+        return Outcome(
+            status="approved",
+            result_code=0,
+            result_text="approved (recovered from the terminal's last receipt)",
+            masked_pan=last.masked_pan,
+            card_name=last.card_name,
+            receipt_number=last.receipt_number,
+            trace_number=last.trace_number,
+            receipt_lines=conversation.receipt_lines,
+            receipt_sync_id=sync_id,
+        )
+
+    async def _resolve(self, record: TransactionRecord, outcome: Outcome) -> None:
+        final = await self._journal.complete(record.id, outcome, self._relay)
+        self._on_outbox()
+        log.info("terminal.recovered", terminal=self.id, tx=record.id, status=final.status)
+        self.events.publish({"terminal_id": self.id, "type": "result",
+                             "transaction_id": record.id, "status": final.status})
