@@ -1,0 +1,1 @@
+"""HTTP routes of the backend, one module per resource."""

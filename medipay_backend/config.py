@@ -1,0 +1,118 @@
+"""The backend's configuration: one TOML file, environment overrides `MEDIPAY_BACKEND__...`.
+
+Every key has a default that works on a developer machine: an SQLite file under the data
+directory, the API on 127.0.0.1:8400, and an operator token generated on first start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import URL
+
+from medipay.config import ConfigError, load_config
+
+ENV_PREFIX = "MEDIPAY_BACKEND"
+DEFAULT_DATA_DIR = Path("~/.local/share/medipay/backend")
+SQLITE_FILE_NAME = "backend.sqlite3"
+ADMIN_TOKEN_FILE_NAME = "admin_token"
+# 32 random bytes, URL-safe base64: far beyond guessing, and easy to paste into a header.
+_GENERATED_TOKEN_BYTES = 32
+# A shorter configured token would be guessable; refuse it rather than run with it.
+MIN_ADMIN_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8400
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"http.port must be between 0 and 65535, got {self.port}")
+        if not self.host:
+            raise ConfigError("http.host must not be empty")
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    data_dir: Path = field(default_factory=lambda: DEFAULT_DATA_DIR.expanduser())
+    # Empty: an SQLite file `backend.sqlite3` in data_dir. PostgreSQL:
+    # "postgresql+psycopg://user@host:5432/dbname".
+    database_url: str = ""
+    http: HttpConfig = field(default_factory=HttpConfig)
+    # Empty: generate one on first start and keep it in data_dir/admin_token (mode 0600).
+    admin_token: str = ""
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.log_level.upper() not in logging.getLevelNamesMapping():
+            raise ConfigError(f"log_level: unknown level {self.log_level!r}")
+        if self.admin_token and len(self.admin_token) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ConfigError(
+                f"admin_token must be at least {MIN_ADMIN_TOKEN_LENGTH} characters long"
+            )
+        if self.admin_token != self.admin_token.strip():
+            raise ConfigError("admin_token must not start or end with whitespace")
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        database = str(self.data_dir / SQLITE_FILE_NAME)
+        return URL.create("sqlite+pysqlite", database=database).render_as_string()
+
+
+def load_backend_config(
+    path: Path | None, environ: Mapping[str, str] | None = None
+) -> BackendConfig:
+    """Read the TOML file (if given), then apply `MEDIPAY_BACKEND__<KEY>` overrides."""
+    return load_config(BackendConfig, path, env_prefix=ENV_PREFIX, environ=environ)
+
+
+def ensure_data_dir(config: BackendConfig) -> None:
+    """Create the data directory (owner-only) if it does not exist."""
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def resolve_admin_token(config: BackendConfig) -> str:
+    """The configured token, else the persisted one, else a new one written to data_dir.
+
+    A new token is written to a private temporary file (mode 0600) and then hard-linked into
+    place, which fails if the file already exists: two processes starting at once agree on
+    one token, a reader never sees a half-written file, and only the operator can read it.
+    """
+    if config.admin_token:
+        return config.admin_token
+    ensure_data_dir(config)
+    token_path = config.data_dir / ADMIN_TOKEN_FILE_NAME
+    if token_path.exists():
+        return _read_token_file(token_path)
+    token = secrets.token_urlsafe(_GENERATED_TOKEN_BYTES)
+    temp_path = token_path.with_name(f".{ADMIN_TOKEN_FILE_NAME}.{secrets.token_hex(8)}")
+    fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(token + "\n")
+        os.link(temp_path, token_path)
+    except FileExistsError:
+        return _read_token_file(token_path)
+    finally:
+        temp_path.unlink(missing_ok=True)
+    return token
+
+
+def _read_token_file(token_path: Path) -> str:
+    token = token_path.read_text(encoding="ascii").strip()
+    if len(token) < MIN_ADMIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"{token_path}: admin token file is empty or too short; delete it to generate a "
+            "new token, or write one of at least "
+            f"{MIN_ADMIN_TOKEN_LENGTH} characters"
+        )
+    return token

@@ -1,0 +1,1 @@
+"""Pure business rules of the backend: plain data in, plain data out, no I/O, no clock."""
