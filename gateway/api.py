@@ -208,6 +208,19 @@ def create_gateway_app(service: TransactionService, journal: Journal, token: str
         return {"transaction_id": record.id, "status": record.status,
                 "lines": record.receipt_lines}
 
+    @app.get("/v1/uplink", dependencies=auth)
+    async def uplink_status() -> dict[str, Any]:
+        """What still waits for the backend, and entries it refused (for an operator)."""
+        return await journal.outbox_status()
+
+    @app.post("/v1/uplink/rejected/{seq}/retry", status_code=202, dependencies=auth)
+    async def retry_rejected(seq: int) -> dict[str, Any]:
+        """Send a refused entry again, after its cause was fixed at the backend."""
+        if not await journal.requeue_rejected(seq):
+            raise Problem(404, "unknown-rejected-entry", "Unknown refused entry",
+                          f"no refused outbox entry {seq}")
+        return {"seq": seq, "requeued": True}
+
     @app.get("/v1/transactions", dependencies=auth)
     async def list_transactions(
         terminal_id: str | None = None,

@@ -385,8 +385,8 @@ class Journal:
         def work(conn: Connection) -> list[OutboxEntry]:
             rows = conn.execute(
                 select(outbox)
-                .where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now,
-                       outbox.c.kind == kind)
+                .where(outbox.c.delivered_at.is_(None), outbox.c.rejected_at.is_(None),
+                       outbox.c.next_attempt_at <= now, outbox.c.kind == kind)
                 .order_by(outbox.c.seq)
                 .limit(limit)
             )
@@ -421,9 +421,57 @@ class Journal:
 
         await self._run(work)
 
+    async def mark_rejected(self, seq: int, error: str) -> None:
+        now = self._clock.now()
+
+        def work(conn: Connection) -> None:
+            conn.execute(update(outbox).where(outbox.c.seq == seq)
+                         .values(rejected_at=now, last_error=error[:2000]))
+
+        await self._run(work)
+
+    async def requeue_rejected(self, seq: int) -> bool:
+        """Put a refused entry back in line (after the cause was fixed); False if none."""
+        now = self._clock.now()
+
+        def work(conn: Connection) -> bool:
+            done = conn.execute(
+                update(outbox).where(outbox.c.seq == seq, outbox.c.rejected_at.is_not(None))
+                .values(rejected_at=None, next_attempt_at=now, attempts=0)
+            )
+            return bool(done.rowcount)
+
+        return await self._run(work)
+
+    async def outbox_status(self) -> dict[str, Any]:
+        """Backlog, refused entries and the oldest undelivered entry, for operators."""
+
+        def work(conn: Connection) -> dict[str, Any]:
+            pending = outbox.c.delivered_at.is_(None) & outbox.c.rejected_at.is_(None)
+            backlog = conn.execute(select(func.count()).select_from(outbox).where(pending))
+            oldest = conn.execute(select(func.min(outbox.c.created_at)).where(pending))
+            rejected = conn.execute(
+                select(outbox.c.seq, outbox.c.idempotency_key, outbox.c.kind,
+                       outbox.c.last_error, outbox.c.rejected_at)
+                .where(outbox.c.rejected_at.is_not(None)).order_by(outbox.c.seq)
+            )
+            oldest_at = oldest.scalar_one()
+            return {
+                "backlog": int(backlog.scalar_one()),
+                "oldest_pending_at": _aware(oldest_at).isoformat() if oldest_at else None,
+                "rejected": [
+                    {"seq": r.seq, "idempotency_key": r.idempotency_key, "kind": r.kind,
+                     "error": r.last_error, "rejected_at": _aware(r.rejected_at).isoformat()}
+                    for r in rejected
+                ],
+            }
+
+        return await self._run(work)
+
     async def outbox_backlog(self) -> int:
         def work(conn: Connection) -> int:
-            query = select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
+            query = select(func.count()).select_from(outbox).where(
+                outbox.c.delivered_at.is_(None), outbox.c.rejected_at.is_(None))
             return int(conn.execute(query).scalar_one())
 
         return await self._run(work)

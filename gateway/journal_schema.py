@@ -65,6 +65,8 @@ outbox = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("last_error", Text),
     Column("delivered_at", DateTime(timezone=True), index=True),
+    # Set when the backend refused the entry for good (e.g. 422); an operator must look.
+    Column("rejected_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -35,6 +35,18 @@ def command_for(record: TransactionRecord, password: str,
     raise ValueError(f"no terminal command for kind {record.kind!r}")
 
 
+def mask_pan(pan: str | None) -> str | None:
+    """First 6 / last 4 at most: a terminal configured to send the full PAN must not make
+    us store it (DESIGN.md section 3)."""
+    if pan is None:
+        return None
+    visible = sum(ch.isdigit() for ch in pan)
+    if visible <= 10 or len(pan) < 10:
+        return pan if visible <= 10 else "*" * len(pan)
+    middle = "".join("*" if ch.isdigit() else ch for ch in pan[6:-4])
+    return pan[:6] + middle + pan[-4:]
+
+
 def classify(conversation: Conversation) -> Outcome:
     status, aborted = conversation.status, conversation.aborted
     code: int | None
@@ -58,7 +70,7 @@ def classify(conversation: Conversation) -> Outcome:
         status=verdict,
         result_code=code,
         result_text=zvt.result_text(code),
-        masked_pan=status.masked_pan if status else None,
+        masked_pan=mask_pan(status.masked_pan) if status else None,
         card_name=status.card_name if status else None,
         receipt_number=status.receipt_number if status else None,
         trace_number=status.trace_number if status else None,

@@ -25,6 +25,8 @@ REGISTRATION_CONFIG_BYTE = 0xBE
 # (the CP437 default lacks Ø and ø).
 TAG_CHARSET = 0x14
 
+SERIAL_T3 = zvt.T3 + 1.0
+
 OpenStream = Callable[[], Awaitable[trio.abc.Stream]]
 # Called with each display text or print line as the terminal sends it (for the event stream).
 DisplayListener = Callable[[str, dict[str, object]], None]
@@ -104,7 +106,10 @@ class ZvtTerminal:
         # receipt_sync: every transaction carries tag 1F1F, so a payment whose result we lost
         # is reversed by the terminal itself on our next command (spec chapter 4).
         self._conn = zvt.ZvtConnection(
-            zvt.Role.ECR, self._framing, receipt_sync=True, last_receipt_id=last_id
+            zvt.Role.ECR, self._framing, receipt_sync=True, last_receipt_id=last_id,
+            # On serial lines T2 and T3 are both 5 s: a reply whose link ACK was lost is
+            # repeated just as T3 runs out. A second of slack avoids that race.
+            t3=SERIAL_T3 if self._framing is zvt.Framing.SERIAL else zvt.T3,
         )
         self._timer_started.clear()
         self.registered = False

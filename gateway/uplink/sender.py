@@ -3,6 +3,11 @@
 Exactly once *in effect*: an entry may be sent more than once (a crash after the backend
 stored it but before we marked it delivered), but its idempotency key makes the backend keep
 one copy and answer "duplicate", which we treat as delivered.
+
+Two kinds of failure: the backend is unreachable or failing (network errors, 5xx, 401 while
+enrolment is pending, 429) -> the batch waits and is retried with backoff; the backend
+refuses the content for good (other 4xx) -> the batch is split until the refused entry is
+alone, and that entry is set aside for an operator instead of blocking everything after it.
 """
 
 from __future__ import annotations
@@ -28,10 +33,17 @@ ENDPOINTS = {
     "pos-transaction": ("/v1/pos-transactions", "transactions"),
     "pos-end-of-day": ("/v1/pos-end-of-day", "totals"),
 }
+# Client errors that can heal by themselves: auth until enrolment is done, rate limiting,
+# request timeout. Any other 4xx means the content itself is refused.
+TRANSIENT_CLIENT_ERRORS = frozenset({401, 403, 408, 425, 429})
 
 
 class DeliveryError(Exception):
-    """The backend did not accept a batch; it will be retried later."""
+    """The backend did not accept a batch now; it will be retried later."""
+
+
+class Refused(Exception):
+    """The backend refused the batch's content; retrying the same bytes cannot help."""
 
 
 def backoff_seconds(attempts: int, config: BackendLinkConfig, rng: random.Random) -> float:
@@ -67,10 +79,9 @@ class UplinkSender:
             task_status.started()
             while True:
                 self._wakeup = trio.Event()
-                sent = await self.deliver_due(client)
-                if sent == 0:
-                    with trio.move_on_after(self._config.poll_interval):
-                        await self._wakeup.wait()
+                await self.deliver_due(client)
+                with trio.move_on_after(self._config.poll_interval):
+                    await self._wakeup.wait()
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
         """Send what is due, batch by batch; returns how many entries were delivered."""
@@ -86,7 +97,7 @@ class UplinkSender:
             if not entries:
                 return total
             try:
-                await self._post(client, kind, entries)
+                total += await self._deliver_batch(client, kind, entries)
             except DeliveryError as exc:
                 attempts = max(entry.attempts for entry in entries) + 1
                 delay = backoff_seconds(attempts, self._config, self._rng)
@@ -95,10 +106,26 @@ class UplinkSender:
                 log.warning("uplink.retry_later", entries=len(entries), error=str(exc),
                             retry_in_s=round(delay, 1))
                 return total
-            await self._journal.mark_delivered([entry.seq for entry in entries])
-            total += len(entries)
-            self.delivered += len(entries)
-            log.info("uplink.delivered", entries=len(entries))
+
+    async def _deliver_batch(
+        self, client: httpx.AsyncClient, kind: str, entries: Sequence[OutboxEntry]
+    ) -> int:
+        """Deliver `entries`, halving on refusal to isolate the refused ones."""
+        try:
+            await self._post(client, kind, entries)
+        except Refused as exc:
+            if len(entries) == 1:
+                await self._journal.mark_rejected(entries[0].seq, str(exc))
+                log.error("uplink.entry_refused", key=entries[0].idempotency_key,
+                          error=str(exc))
+                return 0
+            middle = len(entries) // 2
+            return (await self._deliver_batch(client, kind, entries[:middle])
+                    + await self._deliver_batch(client, kind, entries[middle:]))
+        await self._journal.mark_delivered([entry.seq for entry in entries])
+        self.delivered += len(entries)
+        log.info("uplink.delivered", kind=kind, entries=len(entries))
+        return len(entries)
 
     async def _post(
         self, client: httpx.AsyncClient, kind: str, entries: Sequence[OutboxEntry]
@@ -111,5 +138,11 @@ class UplinkSender:
             response = await client.post(path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"backend unreachable: {exc!r}") from exc
-        if response.status_code != 200:
-            raise DeliveryError(f"backend answered {response.status_code}: {response.text[:500]}")
+        if response.status_code == 200:
+            return
+        why = f"backend answered {response.status_code}: {response.text[:500]}"
+        if 400 <= response.status_code < 500 and response.status_code not in (
+            TRANSIENT_CLIENT_ERRORS
+        ):
+            raise Refused(why)
+        raise DeliveryError(why)
