@@ -83,7 +83,9 @@ async def instant_terminal(stream: trio.SocketStream, times: TerminalTimes) -> N
             await stream.send_all(conn.send(zvt.Ack()) + conn.send(zvt.Completion()))
 
 
-async def start_terminals(nursery: trio.Nursery, count: int) -> tuple[list[int], list[TerminalTimes]]:
+async def start_terminals(
+    nursery: trio.Nursery, count: int
+) -> tuple[list[int], list[TerminalTimes]]:
     ports, all_times = [], []
     for _ in range(count):
         times = TerminalTimes()
@@ -146,11 +148,13 @@ async def latency_run(data_dir: Path, terminals: int, payments: int) -> None:
                    for s, fb in zip(sent[n], times[n].first_byte, strict=True)]
         outbound = [a - c for n in range(terminals)
                     for c, a in zip(times[n].completion_sent, answered[n], strict=True)]
+        total = [a - s for n in range(terminals)
+                 for s, a in zip(sent[n], answered[n], strict=True)]
         print(f"{terminals:>3} terminal(s), {len(inbound)} payments: "
               f"request->first byte p50 {pct(inbound, .5):6.2f} ms p99 {pct(inbound, .99):6.2f}"
               f" ms | completion->response p50 {pct(outbound, .5):6.2f} ms "
               f"p99 {pct(outbound, .99):6.2f} ms | mean total "
-              f"{statistics.mean(a - s for n in range(terminals) for s, a in zip(sent[n], answered[n], strict=True)) * 1000:6.2f} ms")
+              f"{statistics.mean(total) * 1000:6.2f} ms")
         nursery.cancel_scope.cancel()
 
 
