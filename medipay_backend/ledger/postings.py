@@ -1,0 +1,250 @@
+"""Ready-made transfers for the business events, on the accounts of `chart.py`.
+
+Each function only builds `Transfer` values; nothing is applied. The caller chooses the ids
+(usually derived from the order, payment or settlement id, so that a retry repeats them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from . import chart
+from .chart import Channel, SettlementStream, TransferCode
+from .model import Transfer, TransferFlags
+
+
+def _transfer(
+    transfer_id: str,
+    debit: str,
+    credit: str,
+    amount: int,
+    code: TransferCode,
+    timestamp: datetime,
+    reference: str,
+    currency: str,
+    flags: TransferFlags = TransferFlags.NONE,
+) -> Transfer:
+    return Transfer(
+        id=transfer_id,
+        debit_account_id=debit,
+        credit_account_id=credit,
+        amount=amount,
+        currency=currency,
+        code=int(code),
+        timestamp=timestamp,
+        flags=flags,
+        reference=reference,
+    )
+
+
+def payment(
+    transfer_id: str,
+    clinic_id: str,
+    stream: SettlementStream,
+    channel: Channel,
+    amount: int,
+    timestamp: datetime,
+    *,
+    pending: bool,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """A patient's card, Vipps or POS payment owed to the clinic.
+
+    `pending=True` records the authorization; capture it with `core.post_pending` and cancel
+    it with `core.void_pending`. POS journals arrive already captured (`pending=False`).
+    """
+    return _transfer(
+        transfer_id,
+        chart.clearing_id(channel),
+        chart.payable_id(clinic_id, stream),
+        amount,
+        TransferCode.PAYMENT,
+        timestamp,
+        reference,
+        currency,
+        TransferFlags.PENDING if pending else TransferFlags.NONE,
+    )
+
+
+def refund(
+    transfer_id: str,
+    clinic_id: str,
+    stream: SettlementStream,
+    channel: Channel,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """A credit to the patient: the clinic's payable shrinks (deducted at the next payout)."""
+    return _transfer(
+        transfer_id,
+        chart.payable_id(clinic_id, stream),
+        chart.clearing_id(channel),
+        amount,
+        TransferCode.REFUND,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def claim_purchase(
+    transfer_id: str,
+    clinic_id: str,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """The provider buys an invoice: it owns the claim and owes the clinic at the next payout."""
+    return _transfer(
+        transfer_id,
+        chart.purchased_claims_id(),
+        chart.payable_id(clinic_id, SettlementStream.CHECKOUT),
+        amount,
+        TransferCode.CLAIM_PURCHASE,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def claim_registered(
+    transfer_id: str,
+    clinic_id: str,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """Memo of a Fakturaservice claim (principal + invoice fee) the clinic owns."""
+    return _transfer(
+        transfer_id,
+        chart.administered_claims_id(clinic_id),
+        chart.administered_claims_contra_id(clinic_id),
+        amount,
+        TransferCode.CLAIM_REGISTERED,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def patient_payment(
+    id_prefix: str,
+    clinic_id: str,
+    timestamp: datetime,
+    *,
+    fees: int,
+    interest: int,
+    principal: int,
+    overpayment: int,
+    clinic_owned: bool,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> tuple[Transfer, ...]:
+    """The transfers for one incoming giro payment already split by `domain.allocation`.
+
+    Fees and interest are the provider's revenue ("no cure, no pay"). Principal (with the
+    invoice fee) goes to the clinic's Fakturaservice payable when the clinic owns the claim,
+    and pays down `claims:purchased` when the provider bought it. Zero parts are left out.
+    Ids are `<id_prefix>:<part>`.
+    """
+    giro = chart.clearing_id(Channel.GIRO)
+    owner = (
+        chart.payable_id(clinic_id, SettlementStream.FAKTURASERVICE)
+        if clinic_owned
+        else chart.purchased_claims_id()
+    )
+    parts = (
+        ("fees", chart.revenue_id(chart.AccountCode.REVENUE_DUNNING_FEES), fees,
+         TransferCode.ALLOCATE_FEES),
+        ("interest", chart.revenue_id(chart.AccountCode.REVENUE_INTEREST), interest,
+         TransferCode.ALLOCATE_INTEREST),
+        ("principal", owner, principal, TransferCode.ALLOCATE_PRINCIPAL),
+        ("overpayment", chart.suspense_id(), overpayment, TransferCode.OVERPAYMENT),
+    )
+    transfers = [
+        _transfer(f"{id_prefix}:{name}", giro, credit, amount, code, timestamp, reference, currency)
+        for name, credit, amount, code in parts
+        if amount
+    ]
+    if clinic_owned and principal:
+        transfers.append(
+            _transfer(
+                f"{id_prefix}:claim-memo",
+                chart.administered_claims_contra_id(clinic_id),
+                chart.administered_claims_id(clinic_id),
+                principal,
+                TransferCode.CLAIM_SETTLED,
+                timestamp,
+                reference,
+                currency,
+            )
+        )
+    return tuple(transfers)
+
+
+def settlement_fee(
+    transfer_id: str,
+    clinic_id: str,
+    stream: SettlementStream,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    return _transfer(
+        transfer_id,
+        chart.payable_id(clinic_id, stream),
+        chart.revenue_id(chart.AccountCode.REVENUE_SETTLEMENT_FEES),
+        amount,
+        TransferCode.SETTLEMENT_FEE,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def payout(
+    transfer_id: str,
+    clinic_id: str,
+    stream: SettlementStream,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    return _transfer(
+        transfer_id,
+        chart.payable_id(clinic_id, stream),
+        chart.bank_id(),
+        amount,
+        TransferCode.PAYOUT,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def funds_received(
+    transfer_id: str,
+    channel: Channel,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """An acquirer, Vipps or Nets settled what it owed us into our bank account."""
+    return _transfer(
+        transfer_id,
+        chart.bank_id(),
+        chart.clearing_id(channel),
+        amount,
+        TransferCode.FUNDS_RECEIVED,
+        timestamp,
+        reference,
+        currency,
+    )
