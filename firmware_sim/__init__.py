@@ -1,1 +1,2 @@
-"""A ZVT card terminal in software: the terminal side of gateway.protocols, for tests and testers."""
+"""A ZVT card terminal in software: the terminal side of gateway.protocols, for tests and
+testers. See docs/simulator.md."""

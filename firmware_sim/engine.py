@@ -1,41 +1,72 @@
-"""The terminal's decisions, without I/O: for each ECR command, the messages it answers with.
+"""The terminal's decisions, without I/O: registration, what to print where, what to store.
 
-After acknowledging a command the terminal sends each message of the returned `Reply` in turn
-and waits for the ECR's acknowledgement before the next; the transport layer does that.
+`TerminalEngine` owns the persistent `TerminalState`, the card deck, the customers queued at
+the terminal (`desk`) and the issuers behind the host. The async flows in `flows.py` ask it
+what to do at each step and tell it what happened; everything here is synchronous and reads
+time only from the `Clock` it was given.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
 
+from firmware_sim import codes
+from firmware_sim.batch import Totals, totals
 from firmware_sim.cards import DEFAULT_DECK, Card
-from firmware_sim.state import TerminalState
+from firmware_sim.customers import Customer, CustomerDesk
+from firmware_sim.issuer import Issuer
+from firmware_sim.receipts import DEFAULT_WIDTH, OSLO, SOFTWARE_VERSION, Merchant, Receipt
+from firmware_sim.state import Booking, TerminalState
 from gateway.protocols import zvt
 from medipay.clock import Clock
 
-# Intermediate status codes (spec: intermediate status table).
-STATUS_INSERT_CARD = 0x0A
-STATUS_PLEASE_WAIT = 0x0E
-# Result codes (spec: Error-Messages). 0x33 = host response 51, insufficient funds.
-RESULT_OK = 0x00
-RESULT_INSUFFICIENT_FUNDS = 0x33
-RESULT_FUNCTION_NOT_POSSIBLE = 0x83
-RESULT_NOT_REGISTERED = 0x6B
-RESULT_CURRENCY = 0x6F
-# TLV tag 14: the character set the ECR proposes at Registration and the terminal confirms.
-TAG_CHARSET = 0x14
+_ACCEPTED_CHARSETS = (zvt.CHARSET_ISO_8859_1, zvt.CHARSET_ISO_8859_15)
 # CP437 has Æ, æ, Å and å but no Ø/ø; a terminal left on CP437 prints them as O/o.
 _CP437_FALLBACK = str.maketrans({"Ø": "O", "ø": "o"})
 
 
 @dataclass(frozen=True)
-class Reply:
-    """`ack` is the immediate answer (Ack or Nack); `messages` follow, each acknowledged."""
+class TerminalSettings:
+    """How this terminal behaves; scenario files and `medipay sim run` options set these."""
 
-    ack: zvt.Message
-    messages: tuple[zvt.Message, ...] = ()
+    card_timeout: float = 60.0  # seconds a terminal waits for a card before giving up
+    pin_timeout: float = 30.0  # seconds per PIN entry
+    pin_tries: int = 3  # wrong PINs before the card's PIN try limit is reached
+    host_delay: float = 0.0  # seconds the host takes to answer (0: instant, for tests)
+    # Above this amount (øre) a contactless card must be inserted and the PIN entered;
+    # NOK 500 is the Norwegian contactless limit.
+    contactless_limit: int = 50_000
+    print_mode: str = "lines"  # "lines" (06 D1) or "textblock" (06 D3) for ECR receipts
+    require_registration: bool = True  # refuse payments (84 6B) before the first Registration
+    max_status_infos: int | None = None  # default when the Authorization sets none (infinite)
+    host_online: bool = True  # False: every host request fails (communication fault)
+    # What to do when the ECR never confirms a Status Information: "reverse" it at once
+    # (spec 2.2.8), "keep" it for the 1F1F resync of the next command (chapter 4), or "auto":
+    # keep it when the command carried 1F1F, else reverse.
+    unconfirmed_status: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.print_mode not in ("lines", "textblock"):
+            raise ValueError(f"print_mode is 'lines' or 'textblock', not {self.print_mode!r}")
+        if self.unconfirmed_status not in ("auto", "reverse", "keep"):
+            raise ValueError("unconfirmed_status is 'auto', 'reverse' or 'keep', not "
+                             f"{self.unconfirmed_status!r}")
+
+    def keep_unconfirmed(self, sync: bool) -> bool:
+        if self.unconfirmed_status == "auto":
+            return sync
+        return self.unconfirmed_status == "keep"
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The answer to a Registration: `response` (80 00 or 84 xx), then `completion` if any."""
+
+    response: zvt.Message
+    completion: zvt.Completion | None
 
 
 @dataclass
@@ -43,89 +74,245 @@ class TerminalEngine:
     state: TerminalState
     clock: Clock
     deck: tuple[Card, ...] = DEFAULT_DECK
-    presented: deque[Card] = field(default_factory=deque)
-    charset: int = zvt.CHARSET_CP437
+    desk: CustomerDesk = field(default_factory=CustomerDesk)
+    issuer: Issuer = field(default_factory=Issuer)
+    settings: TerminalSettings = field(default_factory=TerminalSettings)
+
+    # -- customers ----------------------------------------------------------------------------
 
     def present(self, cards: Iterable[Card]) -> None:
         """Queue the cards the next customers will present; the deck's first card otherwise."""
-        self.presented.extend(cards)
+        for card in cards:
+            self.desk.add(Customer(card=card))
 
-    def handle(self, command: object) -> Reply:
-        if isinstance(command, zvt.Registration):
-            return self._register(command)
-        if isinstance(command, zvt.Authorization):
-            return self._authorize(command)
-        return Reply(zvt.Nack(RESULT_FUNCTION_NOT_POSSIBLE))
+    @property
+    def default_card(self) -> Card:
+        return self.deck[0]
 
-    def _register(self, command: zvt.Registration) -> Reply:
-        self.state.registered_config = command.config_byte
-        proposed = command.tlv.find(TAG_CHARSET) if command.tlv is not None else None
-        if isinstance(proposed, bytes) and proposed in (
-            bytes([zvt.CHARSET_ISO_8859_1]), bytes([zvt.CHARSET_ISO_8859_15])
-        ):
+    @property
+    def charset(self) -> int:
+        return self.state.charset
+
+    # -- configuration ------------------------------------------------------------------------
+
+    @property
+    def config(self) -> int:
+        return codes.CONFIG_AFTER_LOG_OFF if self.state.registered_config is None \
+            else self.state.registered_config
+
+    @property
+    def intermediate_status(self) -> bool:
+        """The spec: 04 FF only if the config byte asks for it and the ECR is logged on."""
+        return (self.state.registered_config is not None and self.state.tlv_allowed
+                and bool(self.config & codes.CONFIG_INTERMEDIATE_STATUS))
+
+    def receipts_to_ecr(self, admin: bool) -> bool | None:
+        """True: send print lines to the ECR; None: the ECR compiles the receipt itself from
+        the Status Information (the terminal prints nothing); False: the terminal prints."""
+        bit = codes.CONFIG_ECR_PRINTS_ADMIN if admin else codes.CONFIG_ECR_PRINTS_PAYMENT
+        if not self.config & bit:
+            return False
+        return True if self.config & codes.CONFIG_PRINT_LINES else None
+
+    @property
+    def amount_entry_allowed(self) -> bool:
+        """Amounts keyed in on the terminal (standalone) unless the ECR controls payments."""
+        return (self.state.registered_config is None
+                or not self.config & codes.CONFIG_ECR_CONTROLS_PAYMENT)
+
+    def password_ok(self, password: str | None) -> bool:
+        return password is None or password == self.state.password
+
+    @property
+    def merchant(self) -> Merchant:
+        return Merchant(self.state.merchant_name, self.state.merchant_address,
+                        self.state.terminal_id, self.state.vu_number)
+
+    @property
+    def line_width(self) -> int:
+        width = self.state.line_width
+        return DEFAULT_WIDTH if width is None else max(20, min(width, 48))
+
+    def printable(self, text: str, charset: int) -> str:
+        return text.translate(_CP437_FALLBACK) if charset == zvt.CHARSET_CP437 else text
+
+    # -- Registration (spec 2.1) --------------------------------------------------------------
+
+    def register(self, command: zvt.Registration) -> Registered:
+        if not self.password_ok(command.password):
+            return Registered(zvt.Nack(codes.RESULT_FUNCTION_NOT_POSSIBLE), None)
+        if command.currency is not None and command.currency != zvt.CURRENCY_NOK:
+            cc = bytes.fromhex(f"{command.currency:04d}")
+            return Registered(zvt.Nack(codes.NACK_REGISTRATION_ERROR,
+                                       unparsed=bytes([codes.RESULT_WRONG_CURRENCY]) + cc), None)
+        state = self.state
+        state.registered_config = command.config_byte
+        state.tlv_allowed = True
+        tlv = command.tlv
+        echoed: list[tuple[int, bytes]] = []
+        proposed = tlv.find(codes.TAG_CHARSET) if tlv is not None else None
+        if isinstance(proposed, bytes) and len(proposed) == 1 and proposed[0] in \
+                _ACCEPTED_CHARSETS:
             # Confirm the proposed character set by echoing tag 14 in the Completion.
-            self.charset = proposed[0]
-            tlv: zvt.Tlv | None = zvt.Tlv.of((TAG_CHARSET, proposed))
+            state.charset = proposed[0]
+            echoed.append((codes.TAG_CHARSET, proposed))
         else:
-            self.charset, tlv = zvt.CHARSET_CP437, None
-        return Reply(zvt.Ack(), (zvt.Completion(terminal_id=self.state.terminal_id, tlv=tlv),))
+            state.charset = zvt.CHARSET_CP437
+        width = tlv.find(codes.TAG_LINE_WIDTH) if tlv is not None else None
+        state.line_width = None
+        if isinstance(width, bytes) and len(width) == 1:
+            digits = f"{width[0]:02X}"
+            if digits.isdigit():
+                state.line_width = int(digits)
+                echoed.append((codes.TAG_LINE_WIDTH, bytes.fromhex(f"{self.line_width:02d}")))
+        state.print_textblock = (self.settings.print_mode == "textblock"
+                                 or _permits(tlv, (0x06, 0xD3)))
+        completion = zvt.Completion(terminal_id=state.terminal_id,
+                                    tlv=zvt.Tlv.of(*echoed) if echoed else None)
+        return Registered(zvt.Ack(), completion)
 
-    def _printable(self, text: str) -> str:
-        return text.translate(_CP437_FALLBACK) if self.charset == zvt.CHARSET_CP437 else text
+    def log_off(self) -> None:
+        self.state.log_off()
 
-    def _authorize(self, command: zvt.Authorization) -> Reply:
-        if self.state.registered_config is None:
-            return Reply(zvt.Nack(RESULT_NOT_REGISTERED))
-        if command.amount is None:
-            # Amount entry on the terminal itself is not simulated: the ECR must send one.
-            return Reply(zvt.Nack(RESULT_FUNCTION_NOT_POSSIBLE))
-        amount = command.amount
-        if command.currency not in (None, zvt.CURRENCY_NOK):
-            return Reply(zvt.Ack(), (zvt.AbortFromTerminal(result_code=RESULT_CURRENCY),))
-        card = self.presented.popleft() if self.presented else self.deck[0]
-        now = self.clock.now()
-        code = RESULT_OK if amount <= card.balance else RESULT_INSUFFICIENT_FUNDS
-        trace = self.state.next_trace()
-        receipt = self.state.next_receipt() if code == RESULT_OK else None
-        status = zvt.StatusInformation(
-            result_code=code,
-            amount=amount,
-            currency=zvt.CURRENCY_NOK,
-            trace_number=trace,
-            receipt_number=receipt,
-            masked_pan=card.masked_pan,
-            card_type=card.card_type,
-            card_name=card.scheme,
+    # -- transactions -------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def booking(self, kind: str, amount: int, *, result_code: int, card: Card | None,
+                entry: str = "", auth_code: str = "", receipt: int | None = None,
+                trace: int, source: str = "ecr", status: str | None = None,
+                original: Booking | None = None) -> Booking:
+        if status is None:
+            status = "approved" if result_code == codes.RESULT_OK else (
+                "aborted" if result_code == codes.RESULT_ABORTED else "declined")
+        return Booking(
+            seq=self.state.next_seq(), kind=kind, status=status, amount=amount,
+            result_code=result_code, trace=trace, receipt=receipt,
+            at=self.now().isoformat(timespec="seconds"), batch=self.state.batch_number,
+            source=source,
+            scheme=card.product_name if card else (original.scheme if original else ""),
+            card_type=card.card_type if card else (original.card_type if original else None),
+            masked_pan=card.masked_pan if card else (original.masked_pan if original else ""),
+            expiry=card.expiry if card else (original.expiry if original else ""),
+            entry=entry or (original.entry if original else ""),
+            auth_code=auth_code,
+            original_receipt=original.receipt if original else None,
+            original_trace=original.trace if original else None,
+        )
+
+    def status_information(self, booking: Booking, *, currency: bool, sync: bool,
+                           pin: bool = False) -> zvt.StatusInformation:
+        """The 04 0F for a finished payment, refund or reversal (spec 3.1.1)."""
+        when = datetime.fromisoformat(booking.at).astimezone(OSLO)
+        tlv = None
+        if sync and booking.receipt is not None and self.state.tlv_allowed:
+            tlv = zvt.Tlv.of((codes.TAG_RECEIPT_SYNC, zvt.receipt_id_bytes(booking.receipt)))
+        return zvt.StatusInformation(
+            result_code=booking.result_code,
+            amount=booking.amount,
+            currency=zvt.CURRENCY_NOK if currency else None,
+            trace_number=booking.trace,
+            receipt_number=booking.receipt,
+            original_trace=booking.original_trace,
+            masked_pan=booking.masked_pan or None,
+            card_type=booking.card_type,
+            card_name=booking.scheme or None,
             terminal_id=self.state.terminal_id,
             vu_number=self.state.vu_number,
-            date=now.strftime("%m%d"),
-            time=now.strftime("%H%M%S"),
-            expiry=card.expiry,
+            date=when.strftime("%m%d"),
+            time=when.strftime("%H%M%S"),
+            expiry=booking.expiry or None,
+            payment_type=(codes.PAYMENT_TYPE_PIN if pin else codes.PAYMENT_TYPE_ONLINE)
+            if booking.masked_pan else None,
+            aid=booking.auth_code or None,
+            tlv=tlv,
         )
-        lead = (
-            zvt.IntermediateStatus(code=STATUS_INSERT_CARD),
-            zvt.IntermediateStatus(code=STATUS_PLEASE_WAIT),
-            status,
-        )
-        if code != RESULT_OK:
-            return Reply(zvt.Ack(), (*lead, zvt.AbortFromTerminal(result_code=code)))
-        receipt_lines = self._receipt(amount, card, trace, receipt or 0, now.strftime(
-            "%d.%m.%Y %H:%M"))
-        prints = tuple(
-            zvt.PrintLine(attribute=0, text=self._printable(line)) for line in receipt_lines
-        )
-        return Reply(zvt.Ack(), (*lead, *prints, zvt.Completion()))
 
-    def _receipt(self, amount: int, card: Card, trace: int, receipt: int, when: str) -> list[str]:
-        kroner, ore = divmod(amount, 100)
-        return [
-            "KVITTERING",
-            f"Terminal {self.state.terminal_id}",
-            when,
-            f"{card.scheme} {card.masked_pan}",
-            "KJØP",
-            f"BELØP NOK {kroner},{ore:02d}",
-            f"Ref {trace:06d}  Kvitt. {receipt:04d}",
-            "GODKJENT",
-            "Behold kvitteringen",
-        ]
+    def store(self, booking: Booking, status: zvt.StatusInformation,
+              receipts: list[Receipt]) -> None:
+        """The ECR confirmed the Status Information: the transaction is final (spec 2.2.8)."""
+        state = self.state
+        state.batch.append(booking)
+        state.record(booking)
+        state.in_flight = None
+        if booking.receipt is not None:
+            state.last_sync_receipt = booking.receipt
+        state.last_status = status_fields(status)
+        state.last_receipt = [list(receipt.lines) for receipt in receipts]
+
+    def undo(self, booking: Booking, status: str) -> Booking:
+        """Record a payment that will never be stored (auto-reversal): money back, receipt
+        number free again."""
+        state = self.state
+        undone = replace(booking, status=status)
+        state.record(undone)
+        state.in_flight = None
+        self._release(booking)
+        if booking.receipt is not None and state.receipt_number == booking.receipt:
+            state.receipt_number = booking.receipt - 1
+        return undone
+
+    def implicit_reversal(self) -> Booking | None:
+        """Spec chapter 4: the ECR never saw the last transaction; take it out of the batch,
+        record its reversal and reuse its receipt number."""
+        state = self.state
+        last = state.last_sync_receipt
+        target = next((b for b in reversed(state.batch) if b.receipt == last), None)
+        if target is None:
+            return None
+        state.batch.remove(target)
+        self._release(target)
+        reversal = self.booking("reversal", target.amount, result_code=codes.RESULT_OK,
+                                card=None, trace=state.next_trace(), original=target,
+                                source="terminal")
+        state.record(reversal)
+        state.receipt_number = target.receipt - 1 if target.receipt else state.receipt_number
+        state.last_sync_receipt = target.receipt - 1 if target.receipt else None
+        return reversal
+
+    def _release(self, booking: Booking) -> None:
+        if booking.status != "approved":
+            return
+        if booking.kind == "purchase":
+            self.issuer.release(booking.masked_pan, booking.amount)
+        elif booking.kind == "refund" or booking.kind == "reversal":
+            self.issuer.release(booking.masked_pan, -booking.amount)
+
+    def recover_after_power_cut(self) -> Booking | None:
+        """Power is back: a payment that was in flight was never confirmed; reverse it."""
+        booking = self.state.in_flight
+        if booking is None:
+            return None
+        return self.undo(booking, "auto_reversed")
+
+    def totals(self) -> Totals:
+        return totals(self.state.batch)
+
+    def close_batch(self) -> None:
+        self.state.batch.clear()
+        self.state.batch_number += 1
+
+    def status_enquiry_completion(self, service_byte: int | None) -> zvt.Completion:
+        with_version = not (service_byte or 0) & codes.ENQUIRY_NO_SW_VERSION
+        return zvt.Completion(sw_version=SOFTWARE_VERSION if with_version else None,
+                              terminal_status=codes.TERMINAL_READY)
+
+
+def status_fields(status: zvt.StatusInformation) -> dict[str, Any]:
+    """The named fields of a Status Information as plain JSON values (for Repeat Receipt)."""
+    keep = ("result_code", "amount", "currency", "trace_number", "receipt_number",
+            "original_trace", "masked_pan", "card_type", "card_name", "terminal_id",
+            "vu_number", "date", "time", "expiry", "payment_type", "aid")
+    return {name: getattr(status, name) for name in keep}
+
+
+def _permits(tlv: zvt.Tlv | None, command: tuple[int, int]) -> bool:
+    """Whether the ECR's list of permitted commands (tag 26 with 0A entries) holds `command`."""
+    if tlv is None:
+        return False
+    wanted = bytes(command)
+    for container in tlv.find_all(codes.TAG_PERMITTED_COMMANDS):
+        if isinstance(container, zvt.Tlv) and wanted in container.find_all(codes.TAG_ZVT_COMMAND):
+            return True
+    return False
