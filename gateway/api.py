@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import trio
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from gateway.journal import IdempotencyConflict, Journal, PaymentRequest, TransactionRecord
 from gateway.problems import Problem, handle_problem, handle_validation
+from gateway.standalone import ExportFileError, parse_export
 from gateway.terminal import TerminalUnavailable
 from gateway.terminal_manager import TerminalBusy, TerminalNotReady
 from gateway.transactions import (
@@ -207,6 +208,33 @@ def create_gateway_app(service: TransactionService, journal: Journal, token: str
             return PlainTextResponse("\n".join(record.receipt_lines) + "\n")
         return {"transaction_id": record.id, "status": record.status,
                 "lines": record.receipt_lines}
+
+    @app.post("/v1/terminals/{terminal_id}/imports", dependencies=auth,
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": {"type": "object"}},
+                  "text/csv": {"schema": {"type": "string"}}}}})
+    async def import_standalone(terminal_id: str, request: Request) -> dict[str, Any]:
+        """Import a standalone terminal's transaction list (JSON or CSV export)."""
+        supervisor = supervisor_or_404(terminal_id)
+        body = await request.body()
+        try:
+            items = parse_export(body, request.headers.get("content-type", ""))
+        except ExportFileError as exc:
+            raise Problem(422, "invalid-import", "Invalid transaction list", str(exc)) from exc
+        known = supervisor.terminal.zvt_terminal_id
+        foreign = sorted({i.terminal_id for i in items} - ({known} if known else set()))
+        if known and foreign:
+            raise Problem(422, "wrong-terminal", "List from another terminal",
+                          f"terminal {terminal_id} is ZVT terminal {known}; the list is from "
+                          f"{', '.join(foreign)}")
+        try:
+            imported, duplicates = await journal.import_standalone(
+                terminal_id, items, service.relay)
+        except IdempotencyConflict as exc:
+            raise Problem(409, "import-conflict", "Conflicting import", str(exc)) from exc
+        if imported:
+            service.wake_uplink()
+        return {"terminal_id": terminal_id, "imported": imported, "duplicates": duplicates}
 
     @app.get("/v1/uplink", dependencies=auth)
     async def uplink_status() -> dict[str, Any]:

@@ -43,6 +43,38 @@ def gateway_devices() -> None:
     console.print(format_device_table(discover()))
 
 
+@gateway_app.command("import")
+def gateway_import(
+    file: Annotated[Path, typer.Argument(help="The terminal's export, .json or .csv.")],
+    terminal: Annotated[str, typer.Option(help="The gateway's id for the terminal.")],
+    config: ConfigOption = None,
+) -> None:
+    """Import a standalone terminal's transaction list into the running gateway."""
+    import httpx
+
+    from gateway.config import load_gateway_config
+    from gateway.secrets_file import load_or_create_token
+
+    settings = load_gateway_config(config)
+    token = settings.api.token or load_or_create_token(settings.data_dir / "api_token")
+    content_type = "text/csv" if file.suffix.lower() == ".csv" else "application/json"
+    url = f"http://{settings.api.host}:{settings.api.port}/v1/terminals/{terminal}/imports"
+    try:
+        response = httpx.post(url, content=file.read_bytes(), timeout=120,
+                              headers={"Authorization": f"Bearer {token}",
+                                       "Content-Type": content_type})
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach the gateway at {url}:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if response.status_code != 200:
+        console.print(f"[red]import refused ({response.status_code}):[/red] "
+                      f"{response.json().get('detail', response.text)}")
+        raise typer.Exit(1)
+    result = response.json()
+    console.print(f"imported {result['imported']} transaction(s), "
+                  f"{result['duplicates']} already known")
+
+
 @gateway_app.command("enrol")
 def gateway_enrol(
     admin_token: Annotated[str, typer.Option(help="The backend operator's admin token.")],

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from gateway.journal_schema import outbox, terminal_state, transactions
+from gateway.standalone import ImportedTransaction
 from medipay.clock import Clock
 
 T = TypeVar("T")
@@ -287,28 +288,43 @@ class Journal:
                     updated_at=now,
                 )
             )
-            record = _record(
-                conn.execute(select(transactions).where(transactions.c.id == tx_id)).one()
-            )
+            record = _read(conn, tx_id)
             if reverses is not None and outcome.status == "approved":
                 conn.execute(update(transactions).where(transactions.c.id == reverses)
                              .values(status="reversed", updated_at=now))
             if outcome.receipt_sync_id is not None:
                 _store_receipt_id(conn, record.terminal_id, outcome.receipt_sync_id, now)
-            relayed = relay(record)
-            if relayed is not None:
-                kind, uplink_payload = relayed
-                conn.execute(
-                    insert(outbox).values(
-                        idempotency_key=uplink_payload["idempotency_key"],
-                        kind=kind,
-                        payload=uplink_payload,
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
+            _enqueue(conn, relay(record), now)
             return record
+
+        return await self._run(work)
+
+    async def import_standalone(
+        self, terminal_id: str, items: Sequence[ImportedTransaction], relay: Relay
+    ) -> tuple[int, int]:
+        """Journal a standalone terminal's transactions, all or none; (imported, duplicates).
+
+        Each item's idempotency key is its export id, so a repeated or overlapping import
+        adds nothing; the same id with other content is an IdempotencyConflict.
+        """
+        now = self._clock.now()
+
+        def work(conn: Connection) -> tuple[int, int]:
+            imported = duplicates = 0
+            for item in items:
+                key = f"standalone:{terminal_id}:{item.import_id}"
+                existing = conn.execute(
+                    select(transactions.c.id, transactions.c.request_hash)
+                    .where(transactions.c.idempotency_key == key)
+                ).first()
+                if existing is not None:
+                    if existing.request_hash != item.content_hash():
+                        raise IdempotencyConflict(key, existing.id)
+                    duplicates += 1
+                    continue
+                _insert_imported(conn, terminal_id, key, item, relay, now)
+                imported += 1
+            return imported, duplicates
 
         return await self._run(work)
 
@@ -475,6 +491,53 @@ class Journal:
             return int(conn.execute(query).scalar_one())
 
         return await self._run(work)
+
+
+def _insert_imported(
+    conn: Connection, terminal_id: str, key: str, item: ImportedTransaction, relay: Relay,
+    now: datetime,
+) -> None:
+    original_id = None
+    if item.kind == "reversal" and item.original_receipt_number is not None:
+        original = conn.execute(
+            select(transactions.c.id).where(
+                transactions.c.terminal_id == terminal_id,
+                transactions.c.kind == "payment",
+                transactions.c.receipt_number == item.original_receipt_number,
+            ).order_by(transactions.c.created_at.desc())
+        ).first()
+        original_id = original.id if original is not None else None
+    tx_id = str(uuid.uuid4())
+    conn.execute(insert(transactions).values(
+        id=tx_id, idempotency_key=key, request_hash=item.content_hash(),
+        terminal_id=terminal_id, kind=item.kind, amount=item.amount, currency=item.currency,
+        reference=None, original_transaction_id=original_id, status=item.status,
+        result_code=item.result_code, result_text=item.result_text,
+        masked_pan=item.masked_pan, card_name=item.card_name,
+        receipt_number=item.receipt_number, trace_number=item.trace_number, receipt_lines=[],
+        details={"source": "standalone", "import_id": item.import_id,
+                 "terminal_reported_id": item.terminal_id, "imported_at": now.isoformat()},
+        # The terminal's own time: when the money moved, not when the list was imported.
+        created_at=item.at, updated_at=item.at,
+    ))
+    if original_id is not None and item.status == "approved":
+        conn.execute(update(transactions).where(transactions.c.id == original_id)
+                     .values(status="reversed", updated_at=now))
+    _enqueue(conn, relay(_read(conn, tx_id)), now)
+
+
+def _read(conn: Connection, tx_id: str) -> TransactionRecord:
+    return _record(conn.execute(select(transactions).where(transactions.c.id == tx_id)).one())
+
+
+def _enqueue(conn: Connection, relayed: tuple[str, dict[str, Any]] | None, now: datetime) -> None:
+    """Add an outbox entry in the caller's database transaction."""
+    if relayed is None:
+        return
+    kind, payload = relayed
+    conn.execute(insert(outbox).values(
+        idempotency_key=payload["idempotency_key"], kind=kind, payload=payload,
+        attempts=0, next_attempt_at=now, created_at=now))
 
 
 def _store_receipt_id(conn: Connection, terminal_id: str, receipt_id: bytes, now: datetime) -> None:

@@ -90,6 +90,8 @@ class ZvtTerminal:
         self._lock = trio.Lock()
         self._send_lock = trio.Lock()
         self.registered = False
+        # The terminal's own id (ZVT BMP 29), learnt at registration if it sends it.
+        self.zvt_terminal_id: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -233,7 +235,7 @@ class ZvtTerminal:
     # -- what the gateway asks for ----------------------------------------------------------
 
     async def _register(self) -> None:
-        await self._command(
+        conversation = await self._command(
             zvt.Registration(
                 password=self.password,
                 config_byte=REGISTRATION_CONFIG_BYTE,
@@ -242,7 +244,9 @@ class ZvtTerminal:
             )
         )
         self.registered = True
-        log.info("terminal.registered", terminal=self.terminal_id)
+        if conversation.completion is not None and conversation.completion.terminal_id:
+            self.zvt_terminal_id = conversation.completion.terminal_id
+        log.info("terminal.registered", terminal=self.terminal_id, tid=self.zvt_terminal_id)
 
     async def ensure_ready(self) -> None:
         """Connect and register if needed; TerminalUnavailable if that fails."""

@@ -119,6 +119,9 @@ class TransactionService:
             task_status.started()
             await trio.sleep_forever()
 
+    def wake_uplink(self) -> None:
+        self._on_outbox()
+
     def supervisor(self, terminal_id: str) -> TerminalSupervisor:
         try:
             return self.supervisors[terminal_id]

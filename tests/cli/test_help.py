@@ -11,7 +11,7 @@ runner = CliRunner()
     [
         ([], ["up", "gateway", "sim", "backend"]),
         (["up"], ["--data-dir", "--gateway-port", "localhost"]),
-        (["gateway"], ["run", "enrol", "devices"]),
+        (["gateway"], ["run", "enrol", "devices", "import"]),
         (["gateway", "run"], ["--config"]),
         (["gateway", "enrol"], ["--admin-token"]),
         (["sim"], ["run"]),
