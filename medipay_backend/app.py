@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from medipay.clock import Clock
-from medipay_backend.api import gateways, pos
+from medipay_backend.api import clinics, gateways, orders, pos, sms_outbox
+from medipay_backend.checkout import routes as checkout_routes
 from medipay_backend.db import Database
 from medipay_backend.deps import Services
 from medipay_backend.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from medipay_backend.problems import install_problem_handlers
+from medipay_backend.runtime import Runtime
 from medipay_backend.schemas import Health
 
 API_VERSION = "1.0.0"
@@ -17,23 +19,37 @@ API_VERSION = "1.0.0"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
-def create_app(*, database: Database, clock: Clock, admin_token: str) -> FastAPI:
+def create_app(
+    *, database: Database, clock: Clock, admin_token: str, runtime: Runtime | None = None
+) -> FastAPI:
     """The FastAPI app over an already migrated database."""
     if not admin_token:
         raise ValueError("create_app needs a non-empty admin_token")
     app = FastAPI(
         title="MediPay backend",
         version=API_VERSION,
-        summary="POS transaction intake from clinic gateways, and operator queries.",
+        summary="Orders from EPJs, SMS checkout, fallback invoicing, and POS intake from gateways.",
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
     )
-    app.state.services = Services(db=database, clock=clock, admin_token=admin_token)
+    runtime = runtime or Runtime.simulated(clock)
+    app.state.services = Services(
+        db=database, clock=clock, admin_token=admin_token, runtime=runtime
+    )
     install_problem_handlers(app)
     app.include_router(gateways.router)
     app.include_router(pos.router)
     app.include_router(pos.signed_router)
+    app.include_router(clinics.router)
+    app.include_router(orders.router)
+    app.include_router(sms_outbox.router)
+    app.include_router(checkout_routes.router)
+    # Simulators stand in for the acquirer's and Vipps' pages when no real ones are set up.
+    if runtime.sim_acquirer is not None:
+        app.include_router(runtime.sim_acquirer.router)
+    if runtime.sim_vipps is not None:
+        app.mount(runtime.vipps_mount, runtime.sim_vipps.app)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     async def healthz() -> Health:

@@ -40,6 +40,43 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class CheckoutConfig:
+    # The public address in SMS links. Empty: the address the HTTP server bound.
+    public_url: str = ""
+    deadline_hours: float = 48.0
+    reminder_hours: float = 8.0  # before the deadline
+
+    def __post_init__(self) -> None:
+        if self.deadline_hours <= 0:
+            raise ConfigError("checkout.deadline_hours must be more than 0")
+        if not 0 <= self.reminder_hours < self.deadline_hours:
+            raise ConfigError("checkout.reminder_hours must be between 0 and deadline_hours")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("checkout.public_url must start with http:// or https://")
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    # "record:" keeps messages in memory (GET /v1/sms-outbox); an SMSC is named
+    # "smpp://system_id:password@host:2775?source=MediPay".
+    url: str = "record:"
+
+    def __post_init__(self) -> None:
+        if self.url not in ("", "record:") and not self.url.startswith("smpp://"):
+            raise ConfigError("sms.url must be record: or smpp://system_id:password@host:port")
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    enabled: bool = True
+    poll_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.poll_seconds <= 0:
+            raise ConfigError("scheduler.poll_seconds must be more than 0")
+
+
+@dataclass(frozen=True)
 class BackendConfig:
     data_dir: Path = field(default_factory=lambda: DEFAULT_DATA_DIR.expanduser())
     # Empty: an SQLite file `backend.sqlite3` in data_dir. PostgreSQL:
@@ -49,6 +86,9 @@ class BackendConfig:
     # Empty: generate one on first start and keep it in data_dir/admin_token (mode 0600).
     admin_token: str = ""
     log_level: str = "info"
+    checkout: CheckoutConfig = field(default_factory=CheckoutConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
     def __post_init__(self) -> None:
         if self.log_level.upper() not in logging.getLevelNamesMapping():

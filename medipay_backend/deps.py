@@ -8,6 +8,7 @@ from fastapi import Request
 
 from medipay.clock import Clock
 from medipay_backend.db import Database
+from medipay_backend.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class Services:
     db: Database
     clock: Clock
     admin_token: str
+    runtime: Runtime
 
 
 def get_services(request: Request) -> Services:

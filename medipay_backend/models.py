@@ -139,3 +139,8 @@ class PosEndOfDay(Base):
     # [{"card_name": str, "count": int, "amount": int}, ...] in the order the terminal gave.
     per_scheme: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# The other tables live in modules of their own; importing them here puts them on
+# Base.metadata, which Alembic and the tests compare with the migrations.
+from medipay_backend import models_clinics, models_jobs, models_orders  # noqa: E402, F401

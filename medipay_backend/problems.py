@@ -54,6 +54,18 @@ IDEMPOTENCY_CONFLICT = ProblemType(
 GATEWAY_KEY_CONFLICT = ProblemType(
     "gateway-key-conflict", "Gateway already enrolled with another key", 409
 )
+CLINIC_CONFLICT = ProblemType("clinic-conflict", "Clinic already exists with other details", 409)
+ACCOUNT_CONFLICT = ProblemType(
+    "account-conflict", "Account already exists with other details", 409
+)
+SECRET_UNAVAILABLE = ProblemType(
+    "credential-secret-unavailable", "The credential's secret can no longer be shown", 409
+)
+EPJ_AUTH_REQUIRED = ProblemType("epj-auth-required", "EPJ credentials required", 401)
+INVALID_EPJ_CREDENTIALS = ProblemType(
+    "invalid-epj-credentials", "EPJ credentials not accepted", 401
+)
+ORDER_REJECTED = ProblemType("order-rejected", "Order rejected", 422)
 NOT_FOUND = ProblemType("not-found", "Not found", 404)
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed", 405)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "Request body too large", 413)

@@ -1,0 +1,1 @@
+"""Adapters to the outside: card acquirer, Vipps, credit bureau; and their simulators."""
