@@ -18,6 +18,7 @@ from gateway.uplink.enrol import enrol_gateway
 from gateway.uplink.signing import load_or_create_key
 from medipay.clock import Clock
 from medipay_backend.config import BackendConfig, HttpConfig
+from medipay_backend.demo import DemoClinic, ensure_demo_clinic, order_curl
 from medipay_backend.server import serve_backend
 
 
@@ -35,6 +36,7 @@ class Stack:
     gateway: GatewayHandle
     terminal_port: int
     terminal: TcpTerminal
+    demo: DemoClinic | None = None
 
 
 def payment_curl(gateway_url: str, token: str, terminal_id: str) -> str:
@@ -76,7 +78,11 @@ async def start_stack(
     await enrol_gateway(backend.base_url, backend.admin_token, gateway_config.gateway_id, key,
                         name="medipay up demo gateway")
     gateway = await nursery.start(run_gateway, gateway_config, clock)
-    return Stack(backend.base_url, backend.admin_token, gateway, terminal_port, terminal)
+    demo = None
+    if backend.database is not None:
+        # A demo clinic with an EPJ credential, so the order flow can be tried at once.
+        demo = await ensure_demo_clinic(backend.database, clock, backend.admin_token)
+    return Stack(backend.base_url, backend.admin_token, gateway, terminal_port, terminal, demo)
 
 
 def print_banner(console: Console, stack: Stack) -> None:
@@ -93,6 +99,15 @@ def print_banner(console: Console, stack: Stack) -> None:
         f"curl -sS {stack.backend_url}/v1/pos-transactions "
         f"-H 'Authorization: Bearer {stack.admin_token}'",
     ]
+    if stack.demo is not None:
+        lines += [
+            "",
+            "Send a bill card (order) from the demo clinic's EPJ; the SMS with the checkout "
+            "link is recorded:",
+            order_curl(stack.backend_url, stack.demo),
+            f"curl -sS {stack.backend_url}/v1/sms-outbox "
+            f"-H 'Authorization: Bearer {stack.admin_token}'",
+        ]
     for line in lines:
         # soft_wrap: tokens and commands must stay on one line to be copied whole.
         console.print(line, soft_wrap=True, markup=False, highlight=False)

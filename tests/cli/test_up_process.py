@@ -27,8 +27,7 @@ def read_banner(process: subprocess.Popen[str], deadline: float) -> str:
         if not line:
             break
         lines.append(line)
-        if "See what reached the backend" in line:
-            lines.append(process.stdout.readline())
+        if "/v1/sms-outbox" in line:  # the banner's last line
             return "".join(lines)
     raise AssertionError("medipay up printed no banner:\n" + "".join(lines))
 
@@ -62,6 +61,19 @@ def test_medipay_up_takes_a_payment_and_stops_on_ctrl_c(tmp_path: Path):
                 break
             time.sleep(0.2)
         assert len(listing.json()["items"]) == 1
+
+        order_curl = next(line for line in banner.splitlines() if "/v1/orders" in line)
+        order = subprocess.run(["bash", "-c", order_curl], capture_output=True, text=True,
+                               timeout=60, check=True)
+        assert '"status":"accepted"' in order.stdout, order.stdout
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            sms = httpx.get(f"http://127.0.0.1:{ports[0]}/v1/sms-outbox",
+                            headers={"Authorization": f"Bearer {admin}"}).json()["items"]
+            if sms:
+                break
+            time.sleep(0.2)
+        assert len(sms) == 1 and f"http://127.0.0.1:{ports[0]}/c/" in sms[0]["text"]
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
