@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from medipay.clock import Clock
-from medipay_backend.api import clinics, gateways, orders, pos, sms_outbox
+from medipay_backend.api import clinics, gateways, orders, pos, settlements, sms_outbox
+from medipay_backend.api import invoicing as invoicing_api
 from medipay_backend.checkout import routes as checkout_routes
 from medipay_backend.db import Database
 from medipay_backend.deps import Services
@@ -44,7 +45,9 @@ def create_app(
     app.include_router(clinics.router)
     app.include_router(orders.router)
     app.include_router(sms_outbox.router)
+    app.include_router(settlements.router)
     app.include_router(checkout_routes.router)
+    app.include_router(invoicing_api.router)
     # Simulators stand in for the acquirer's and Vipps' pages when no real ones are set up.
     if runtime.sim_acquirer is not None:
         app.include_router(runtime.sim_acquirer.router)

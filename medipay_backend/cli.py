@@ -80,6 +80,49 @@ def backend_simulate(
         console.print(table)
 
 
+@backend_app.command("settle")
+def backend_settle(
+    day: Annotated[str, typer.Option("--date", help="Settlement date (YYYY-MM-DD); "
+                                     "everything before it is settled. Default: today.")] = "",
+    clinic: Annotated[str, typer.Option(help="Only this clinic (then regardless of "
+                                        "its frequency).")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Post new payments to the ledger and settle every clinic stream due on the date."""
+    from datetime import date
+
+    import trio
+
+    from medipay_backend.config import load_backend_config
+    from medipay_backend.db import Database, make_engine, migrate
+    from medipay_backend.localtime import kroner, oslo_date
+    from medipay_backend.settlement.service import settle_day
+
+    settings = load_backend_config(config)
+    clock = SystemClock()
+    configure_logging(clock, "warning")
+    try:
+        when = date.fromisoformat(day) if day else oslo_date(clock.now())
+    except ValueError:
+        _fail(f"not a date: {day!r}")
+        return
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        migrate(engine)
+        rows = trio.run(lambda: settle_day(
+            Database(engine), clock, when, settings.data_dir / "settlements",
+            clinic_id=clinic or None, force=bool(clinic)))
+    finally:
+        engine.dispose()
+    table = Table(title=f"Settlements {when.isoformat()}", title_justify="left")
+    for column in ("clinic", "stream", "count", "payout", "carried", "files"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.clinic_id, row.stream, str(row.count), kroner(row.total, " "),
+                      kroner(row.carried_forward, " "), ", ".join(sorted(row.files)))
+    console.print(table)
+
+
 # --- clinics ---------------------------------------------------------------------------
 
 
@@ -235,3 +278,109 @@ def clinic_revoke(clinic_id: str, client_id: str, config: ConfigOption = None) -
     except ClinicError as exc:
         _fail(str(exc))
     console.print(f"revoked {client_id}")
+
+
+# --- invoicing ---------------------------------------------------------------------------
+
+
+@backend_app.command("issue-invoices")
+def backend_issue_invoices(config: ConfigOption = None) -> None:
+    """Issue every invoice record without a number yet (number, KID, dates, claim)."""
+    from medipay_backend.invoicing.issuing import issue_pending
+
+    numbers = _with_database(config, lambda s, now, _: [
+        c.invoice_number for c in issue_pending(s, now, limit=1_000_000)])
+    console.print(f"issued {len(numbers)} invoices")
+
+
+@backend_app.command("dunning-run")
+def backend_dunning_run(config: ConfigOption = None) -> None:
+    """Run today's dunning: every claim with a step due gets it done and recorded."""
+    from medipay_backend.invoicing.dunning_runner import run_all
+    from medipay_backend.localtime import oslo_date
+
+    summary = _with_database(config, lambda s, now, _: run_all(s, oslo_date(now), now))
+    console.print(f"claims: {summary.claims}  actions: {dict(summary.actions)}  "
+                  f"fees: {summary.fees} øre", markup=False)
+
+
+@backend_app.command("import-ocr")
+def backend_import_ocr(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    config: ConfigOption = None,
+) -> None:
+    """Import an OCR giro file (Nets format): match by KID, allocate, suspense the rest."""
+    from medipay_backend.domain.ocr import OcrError
+    from medipay_backend.invoicing.payments_in import import_ocr
+
+    text = file.read_text(encoding="latin-1")
+    try:
+        summary = _with_database(config, lambda s, now, _: import_ocr(s, text, now))
+    except OcrError as exc:
+        _fail(f"{file}: {exc}")
+        return
+    console.print(
+        f"transmission {summary.transmission}: {summary.payments} payments "
+        f"({summary.duplicates} already imported), {summary.matched} matched, "
+        f"{summary.amount} øre, {summary.to_suspense} øre to suspense "
+        f"{dict(summary.suspense_reasons)}", markup=False)
+
+
+@backend_app.command("outstanding")
+def backend_outstanding(
+    clinic_id: str,
+    at: Annotated[str, typer.Option(help="YYYY-MM-DD; default today")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Outstanding Fakturaservice claims of a clinic at a date (its receivables)."""
+    from datetime import date
+
+    from medipay_backend.invoicing.reports import outstanding_claims
+    from medipay_backend.localtime import kroner, oslo_date
+
+    rows = _with_database(config, lambda s, now, _: outstanding_claims(
+        s, clinic_id, date.fromisoformat(at) if at else oslo_date(now)))
+    table = Table("invoice", "due", "age", "stage", "receivable (kr)")
+    for row in rows:
+        table.add_row(str(row.invoice_number), row.due_date.isoformat(), str(row.age_days),
+                      row.stage, kroner(row.receivable, " "))
+    console.print(table)
+    console.print(f"total: {kroner(sum(r.receivable for r in rows), ' ')} kr")
+
+
+@backend_app.command("deliver")
+def backend_deliver(
+    out: Annotated[Path, typer.Option(help="Directory for the print batches and EHF files")],
+    smtp_host: Annotated[str, typer.Option(help="Empty: no e-mail, paper instead")] = "",
+    smtp_port: int = 25,
+    smtp_from: str = "faktura@medipay.invalid",
+    letters_day: Annotated[str, typer.Option(help="YYYY-MM-DD: also print that day's "
+                                                  "letters")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Deliver issued invoices not delivered yet (EHF, e-mail or paper; eFaktura is
+    simulated and has no acceptances here) and print a day's dunning letters."""
+    from datetime import date
+
+    from medipay_backend.invoicing.delivery import (
+        Channels,
+        SimulatedEfaktura,
+        SmtpSettings,
+        deliver_pending,
+        print_letters,
+    )
+
+    channels = Channels(
+        efaktura=SimulatedEfaktura(),
+        smtp=SmtpSettings(smtp_host, smtp_port, smtp_from) if smtp_host else None,
+        print_dir=out / "print", ehf_outbox=out / "ehf",
+    )
+
+    def work(session: Any, now: Any, _: str) -> tuple[dict[str, int], int]:
+        counts = deliver_pending(session, channels, now, limit=1_000_000)
+        printed = (print_letters(session, date.fromisoformat(letters_day), channels, now)
+                   if letters_day else 0)
+        return counts, printed
+
+    counts, printed = _with_database(config, work)
+    console.print(f"invoices delivered: {counts}  letters printed: {printed}", markup=False)

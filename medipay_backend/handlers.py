@@ -17,6 +17,7 @@ from medipay.clock import Clock
 from medipay.logs import get_logger
 from medipay_backend.db import Database
 from medipay_backend.fallback import Routed, summarise, sweep_chunk
+from medipay_backend.invoicing.jobs import make_invoicing_handlers
 from medipay_backend.jobs import ClaimedJob, NewJob
 from medipay_backend.runtime import Runtime
 from medipay_backend.scheduler import Handler
@@ -63,7 +64,8 @@ def make_handlers(db: Database, clock: Clock, runtime: Runtime) -> Mapping[str, 
                      routes=dict(summarise(routed)))
         return clock.now() + SWEEP_INTERVAL
 
-    return {"send_sms": send_sms, "sweep_deadlines": sweep_deadlines}
+    return {"send_sms": send_sms, "sweep_deadlines": sweep_deadlines,
+            **make_invoicing_handlers(db, clock, runtime)}
 
 
 def receipt_recorder(db: Database, clock: Clock) -> Callable[[Receipt], bool]:

@@ -143,4 +143,10 @@ class PosEndOfDay(Base):
 
 # The other tables live in modules of their own; importing them here puts them on
 # Base.metadata, which Alembic and the tests compare with the migrations.
-from medipay_backend import models_clinics, models_jobs, models_orders  # noqa: E402, F401
+from medipay_backend import (  # noqa: E402, F401
+    models_clinics,
+    models_invoicing,
+    models_jobs,
+    models_ledger,
+    models_orders,
+)

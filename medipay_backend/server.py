@@ -22,6 +22,7 @@ from medipay_backend.config import (
 )
 from medipay_backend.db import Database, make_engine, migrate
 from medipay_backend.handlers import make_handlers, receipt_recorder, sweep_job
+from medipay_backend.invoicing.jobs import daily_job
 from medipay_backend.orders import OrderTiming
 from medipay_backend.runtime import Runtime
 from medipay_backend.scheduler import Scheduler
@@ -82,7 +83,7 @@ async def serve_backend(
             if config.scheduler.enabled:
                 scheduler = Scheduler(database, clock, make_handlers(database, clock, runtime),
                                       poll_interval=config.scheduler.poll_seconds)
-                await scheduler.add(sweep_job(clock.now()))
+                await scheduler.add(sweep_job(clock.now()), daily_job(clock.now()))
                 await nursery.start(scheduler.run)
             log.info(
                 "backend listening",

@@ -1,0 +1,234 @@
+"""The operator's invoicing API: issue invoices, run dunning, import OCR files, act on claims
+(stop, complaint, credit note), read documents, the suspense list and the outstanding
+report. Every route needs the operator token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import date
+from typing import TypeVar
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from medipay_backend.auth import require_admin
+from medipay_backend.deps import Services, get_services
+from medipay_backend.domain.ocr import OcrError
+from medipay_backend.invoicing import claims as claim_actions
+from medipay_backend.invoicing.dunning_runner import run_all
+from medipay_backend.invoicing.issuing import issue_pending
+from medipay_backend.invoicing.payments_in import import_ocr
+from medipay_backend.invoicing.render import invoice_pdf, letter_pdf
+from medipay_backend.invoicing.reports import outstanding_claims
+from medipay_backend.invoicing.schemas import (
+    ClaimEventOut,
+    ClaimOut,
+    CreditIn,
+    DunningRunResult,
+    IssueResult,
+    NoteIn,
+    OcrImportResult,
+    OutstandingOut,
+    OutstandingRowOut,
+    StopIn,
+    SuspenseOut,
+)
+from medipay_backend.localtime import oslo_date
+from medipay_backend.models_invoicing import Claim, ClaimEvent, IncomingPayment, SuspenseItem
+from medipay_backend.problems import NOT_FOUND, ProblemError, ProblemType, problem_responses
+
+router = APIRouter(prefix="/v1/invoicing", tags=["invoicing"],
+                   dependencies=[Depends(require_admin)])
+CLAIM_STATE_CONFLICT = ProblemType("claim-state-conflict", "Not possible in the claim's state",
+                                   409)
+OCR_FILE_REJECTED = ProblemType("ocr-file-rejected", "OCR file rejected", 422)
+PDF = "application/pdf"
+T = TypeVar("T")
+
+
+def _claim(session: Session, number: int) -> Claim:
+    claim = session.scalar(sa.select(Claim).where(Claim.invoice_number == number))
+    if claim is None:
+        raise ProblemError(NOT_FOUND, f"no invoice number {number}")
+    return claim
+
+
+def _claim_out(session: Session, claim: Claim) -> ClaimOut:
+    events = session.scalars(sa.select(ClaimEvent).where(ClaimEvent.claim_seq == claim.seq)
+                             .order_by(ClaimEvent.seq)).all()
+    return ClaimOut(
+        invoice_number=claim.invoice_number, invoice_id=claim.invoice_id,
+        clinic_id=claim.clinic_id, route=claim.route, kid=claim.kid,
+        issue_date=claim.issue_date, due_date=claim.due_date, state=claim.state,
+        paused=claim.paused, stage=claim.stage, principal=claim.principal,
+        invoice_fee=claim.invoice_fee, fees_charged=claim.fees_charged,
+        paid=claim.paid_fees + claim.paid_interest + claim.paid_invoice_fee
+        + claim.paid_principal,
+        credited=claim.credited_principal + claim.credited_invoice_fee,
+        next_action_on=claim.next_action_on,
+        events=[ClaimEventOut(kind=e.kind, step_id=e.step_id, on_date=e.on_date,
+                              amount=e.amount, interest=e.interest, detail=e.detail)
+                for e in events],
+    )
+
+
+@router.post("/issue", response_model=IssueResult, responses=problem_responses(401))
+async def issue(services: Services = Depends(get_services)) -> IssueResult:
+    now = services.clock.now()
+    claims = await services.db.run(lambda s: issue_pending(s, now))
+    return IssueResult(issued=[c.invoice_number for c in claims])
+
+
+@router.post("/dunning-runs", response_model=DunningRunResult, responses=problem_responses(401))
+async def dunning_run(services: Services = Depends(get_services)) -> DunningRunResult:
+    now = services.clock.now()
+    today = oslo_date(now)
+    lookup = services.runtime.bureau.registered_address
+    summary = await services.db.run(lambda s: run_all(s, today, now, lookup=lookup))
+    return DunningRunResult(day=today, claims=summary.claims, actions=dict(summary.actions),
+                            fees=summary.fees)
+
+
+@router.post("/ocr-imports", response_model=OcrImportResult,
+             responses=problem_responses(401, 422),
+             summary="Import an OCR giro file (Nets format) sent as the request body")
+async def ocr_import(request: Request,
+                     services: Services = Depends(get_services)) -> OcrImportResult:
+    text = (await request.body()).decode("latin-1")
+    now = services.clock.now()
+    try:
+        summary = await services.db.run(lambda s: import_ocr(s, text, now))
+    except OcrError as exc:
+        raise ProblemError(OCR_FILE_REJECTED, str(exc)) from exc
+    return OcrImportResult(**{**asdict(summary),
+                              "suspense_reasons": dict(summary.suspense_reasons)})
+
+
+@router.get("/claims/{number}", response_model=ClaimOut, responses=problem_responses(401, 404))
+async def get_claim(number: int, services: Services = Depends(get_services)) -> ClaimOut:
+    return await services.db.run(lambda s: _claim_out(s, _claim(s, number)))
+
+
+@router.get("/claims/{number}/invoice.pdf", response_class=Response,
+            responses=problem_responses(401, 404))
+async def get_invoice_pdf(number: int, services: Services = Depends(get_services)) -> Response:
+    body = await services.db.run(lambda s: invoice_pdf(s, _claim(s, number)))
+    return Response(body, media_type=PDF)
+
+
+@router.get("/claims/{number}/letters/{step_id}.pdf", response_class=Response,
+            responses=problem_responses(401, 404))
+async def get_letter_pdf(number: int, step_id: str,
+                         services: Services = Depends(get_services)) -> Response:
+    def work(session: Session) -> bytes:
+        claim = _claim(session, number)
+        event = session.scalar(sa.select(ClaimEvent).where(
+            ClaimEvent.claim_seq == claim.seq, ClaimEvent.step_id == step_id,
+            ClaimEvent.kind == "letter"))
+        if event is None:
+            raise ProblemError(NOT_FOUND, f"invoice {number} has no letter {step_id!r}")
+        return letter_pdf(session, claim, event)
+
+    return Response(await services.db.run(work), media_type=PDF)
+
+
+def _act(services: Services, number: int,
+         action: Callable[[Session, Claim], object]) -> Callable[[Session], ClaimOut]:
+    def work(session: Session) -> ClaimOut:
+        claim = _claim(session, number)
+        try:
+            action(session, claim)
+        except claim_actions.ClaimActionError as exc:
+            raise ProblemError(CLAIM_STATE_CONFLICT, str(exc)) from exc
+        session.flush()
+        return _claim_out(session, claim)
+
+    return work
+
+
+@router.post("/claims/{number}/stop", response_model=ClaimOut,
+             responses=problem_responses(401, 404, 409, 422))
+async def stop_claim(number: int, body: StopIn,
+                     services: Services = Depends(get_services)) -> ClaimOut:
+    now = services.clock.now()
+    return await services.db.run(_act(services, number, lambda s, c: claim_actions.stop(
+        s, c, oslo_date(now), now, delete=body.delete, reason=body.reason)))
+
+
+@router.post("/claims/{number}/complaint", response_model=ClaimOut,
+             responses=problem_responses(401, 404, 409, 422))
+async def complain(number: int, body: NoteIn,
+                   services: Services = Depends(get_services)) -> ClaimOut:
+    now = services.clock.now()
+    return await services.db.run(_act(services, number, lambda s, c: claim_actions.complain(
+        s, c, oslo_date(now), now, body.note)))
+
+
+@router.post("/claims/{number}/complaint/resolve", response_model=ClaimOut,
+             responses=problem_responses(401, 404, 409, 422))
+async def resolve(number: int, body: NoteIn,
+                  services: Services = Depends(get_services)) -> ClaimOut:
+    now = services.clock.now()
+    return await services.db.run(_act(
+        services, number,
+        lambda s, c: claim_actions.resolve_complaint(s, c, oslo_date(now), now, body.note)))
+
+
+@router.post("/claims/{number}/credit-notes", response_model=ClaimOut, status_code=201,
+             responses=problem_responses(401, 404, 409, 422))
+async def credit_note(number: int, body: CreditIn,
+                      services: Services = Depends(get_services)) -> ClaimOut:
+    now = services.clock.now()
+    return await services.db.run(_act(services, number, lambda s, c: claim_actions.credit(
+        s, c, oslo_date(now), now, amount=body.amount, reason=body.reason)))
+
+
+@router.get("/suspense", response_model=list[SuspenseOut], responses=problem_responses(401))
+async def suspense(services: Services = Depends(get_services)) -> list[SuspenseOut]:
+    def work(session: Session) -> list[SuspenseOut]:
+        rows = session.execute(
+            sa.select(SuspenseItem, IncomingPayment)
+            .join(IncomingPayment, IncomingPayment.seq == SuspenseItem.payment_seq)
+            .where(SuspenseItem.resolved_at.is_(None)).order_by(SuspenseItem.seq)
+        ).all()
+        return [SuspenseOut(id=item.seq, reason=item.reason, kid=item.kid, amount=item.amount,
+                            paid_on=payment.paid_on, source_ref=payment.source_ref)
+                for item, payment in rows]
+
+    return await services.db.run(work)
+
+
+@router.get("/clinics/{clinic_id}/outstanding", response_model=OutstandingOut,
+            responses=problem_responses(401, 422))
+async def outstanding(clinic_id: str, at: date | None = None,
+                      services: Services = Depends(get_services)) -> OutstandingOut:
+    day = at or oslo_date(services.clock.now())
+    rows = await services.db.run(lambda s: outstanding_claims(s, clinic_id, day))
+    items = [OutstandingRowOut(**asdict(row)) for row in rows]
+    return OutstandingOut(clinic_id=clinic_id, at=day,
+                          receivable=sum(r.receivable for r in items), items=items)
+
+
+@router.post("/suspense/{item_id}/resolve", response_model=SuspenseOut,
+             responses=problem_responses(401, 404, 409, 422),
+             summary="Mark a suspense item handled by hand (refund, booked elsewhere), with a note")
+async def resolve_suspense(item_id: int, body: NoteIn,
+                           services: Services = Depends(get_services)) -> SuspenseOut:
+    now = services.clock.now()
+
+    def work(session: Session) -> SuspenseOut:
+        item = session.get(SuspenseItem, item_id, with_for_update=True)
+        if item is None:
+            raise ProblemError(NOT_FOUND, f"no suspense item {item_id}")
+        if item.resolved_at is not None:
+            raise ProblemError(CLAIM_STATE_CONFLICT, f"suspense item {item_id} is resolved")
+        item.resolved_at, item.note = now, body.note
+        payment = session.get(IncomingPayment, item.payment_seq)
+        if payment is None:  # pragma: no cover - a foreign key guarantees it
+            raise ProblemError(NOT_FOUND, f"no payment for suspense item {item_id}")
+        return SuspenseOut(id=item.seq, reason=item.reason, kid=item.kid, amount=item.amount,
+                           paid_on=payment.paid_on, source_ref=payment.source_ref)
+
+    return await services.db.run(work)

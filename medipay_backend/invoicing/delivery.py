@@ -1,0 +1,191 @@
+"""How an invoice reaches its payer, in order of preference:
+
+1. EHF (Peppol BIS Billing 3.0) to a company when the EPJ asked for it;
+2. eFaktura 2.0 when the patient has accepted eFaktura (the eFaktura directory says so);
+3. e-mail over SMTP with the PDF attached, when an address is known;
+4. paper: the PDF joins the day's print batch, to the recipient's postal address (the
+   registered one for bought claims, the EPJ's for Fakturaservice, as the invoice record
+   holds it). Dunning letters always go on paper, to the registered address.
+
+A delivery is recorded once per claim and document (unique), so a retried run sends nothing
+twice. The eFaktura directory and network are simulated here (`SimulatedEfaktura`).
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from medipay_backend.invoicing.ehf import ubl_invoice
+from medipay_backend.invoicing.issuing import issuer_of, lines_of
+from medipay_backend.invoicing.render import invoice_pdf, letter_pdf
+from medipay_backend.models_invoicing import Claim, ClaimEvent, Delivery
+from medipay_backend.models_orders import Invoice, Order
+
+
+class EfakturaDirectory(Protocol):
+    def accepts(self, national_id: str, issuer_org: str) -> bool: ...
+
+    def deliver(self, national_id: str, number: int, amount: int, kid: str,
+                pdf: bytes) -> str: ...
+
+
+@dataclass
+class SimulatedEfaktura:
+    """Who has said yes to eFaktura from which issuer, and what was delivered."""
+
+    accepted: set[tuple[str, str]] = field(default_factory=set)
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+
+    def accepts(self, national_id: str, issuer_org: str) -> bool:
+        return (national_id, issuer_org) in self.accepted or (national_id, "*") in self.accepted
+
+    def deliver(self, national_id: str, number: int, amount: int, kid: str,
+                pdf: bytes) -> str:
+        reference = f"efaktura-{len(self.delivered) + 1:06d}"
+        self.delivered.append({"national_id": national_id, "number": number,
+                               "amount": amount, "kid": kid, "pdf": pdf,
+                               "reference": reference})
+        return reference
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    timeout: float = 30.0
+
+
+def send_email(settings: SmtpSettings, to: str, subject: str, body: str,
+               attachment: tuple[str, bytes]) -> str:
+    """Send one message with a PDF attached (blocking); its Message-ID."""
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = settings.sender, to, subject
+    message["Message-ID"] = f"<{subject.replace(' ', '-')}@{settings.sender.split('@')[-1]}>"
+    message.set_content(body)
+    name, data = attachment
+    message.add_attachment(data, maintype="application", subtype="pdf", filename=name)
+    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+        smtp.send_message(message)
+    return str(message["Message-ID"])
+
+
+@dataclass
+class Channels:
+    efaktura: EfakturaDirectory
+    smtp: SmtpSettings | None
+    print_dir: Path
+    ehf_outbox: Path
+
+
+def _paper(channels: Channels, day: date, name: str, pdf: bytes) -> str:
+    batch = channels.print_dir / day.isoformat()
+    batch.mkdir(parents=True, exist_ok=True)
+    path = batch / name
+    path.write_bytes(pdf)
+    return str(path)
+
+
+def _record(session: Session, claim: Claim, document: str, channel: str, now: datetime,
+            **detail: Any) -> Delivery:
+    delivery = Delivery(claim_seq=claim.seq, document=document, channel=channel,
+                        status="sent", detail=detail, created_at=now)
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def _done(session: Session, claim: Claim, document: str) -> Delivery | None:
+    return session.scalar(sa.select(Delivery).where(Delivery.claim_seq == claim.seq,
+                                                    Delivery.document == document))
+
+
+def deliver_invoice(session: Session, claim: Claim, channels: Channels,
+                    now: datetime) -> Delivery:
+    existing = _done(session, claim, "invoice")
+    if existing is not None:
+        return existing
+    invoice = session.scalars(sa.select(Invoice).where(Invoice.id == claim.invoice_id)).one()
+    order = session.scalars(sa.select(Order).where(Order.id == invoice.order_id)).one()
+    recipient = invoice.recipient
+    issuer = issuer_of(session, claim)
+    total = invoice.amount + invoice.invoice_fee
+    if recipient.get("kind") == "company" and recipient.get("ehf"):
+        xml = ubl_invoice(
+            number=claim.invoice_number, issue_date=claim.issue_date, due_date=claim.due_date,
+            kid=claim.kid, account=issuer["bank_account"],
+            seller=(issuer["name"], issuer["org_number"]),
+            buyer=(recipient.get("name") or "", recipient.get("org_number") or ""),
+            lines=[(line.text, line.amount) for line in lines_of(invoice, order)],
+            buyer_reference=order.external_reference or str(claim.invoice_number),
+        )
+        channels.ehf_outbox.mkdir(parents=True, exist_ok=True)
+        path = channels.ehf_outbox / f"{claim.invoice_number}.xml"
+        path.write_bytes(xml)
+        return _record(session, claim, "invoice", "ehf", now, path=str(path))
+    pdf = invoice_pdf(session, claim)
+    national_id = order.patient_national_id
+    if national_id and channels.efaktura.accepts(national_id, issuer["org_number"]):
+        reference = channels.efaktura.deliver(national_id, claim.invoice_number, total,
+                                              claim.kid, pdf)
+        return _record(session, claim, "invoice", "efaktura", now, reference=reference)
+    email = recipient.get("email")
+    if email and channels.smtp is not None:
+        message_id = send_email(
+            channels.smtp, email, f"Faktura {claim.invoice_number} fra {issuer['name']}",
+            f"Vedlagt er faktura {claim.invoice_number}. Betal med KID {claim.kid} til "
+            f"konto {issuer['bank_account']} innen {claim.due_date:%d.%m.%Y}.",
+            (f"faktura-{claim.invoice_number}.pdf", pdf),
+        )
+        return _record(session, claim, "invoice", "email", now, to=email,
+                       message_id=message_id)
+    printed = _paper(channels, claim.issue_date, f"{claim.invoice_number}-faktura.pdf", pdf)
+    return _record(session, claim, "invoice", "paper", now, path=printed,
+                   address=recipient.get("address"))
+
+
+def print_letters(session: Session, day: date, channels: Channels, now: datetime,
+                  on_each: Callable[[Delivery], None] | None = None) -> int:
+    """Put every letter of `day` not yet printed into that day's paper batch."""
+    letters = session.execute(
+        sa.select(ClaimEvent, Claim).join(Claim, Claim.seq == ClaimEvent.claim_seq)
+        .where(ClaimEvent.kind == "letter", ClaimEvent.on_date == day)
+        .order_by(ClaimEvent.seq)
+    ).all()
+    printed = 0
+    for event, claim in letters:
+        document = event.step_id or f"letter-{event.seq}"
+        if _done(session, claim, document) is not None:
+            continue
+        path = _paper(channels, day, f"{claim.invoice_number}-{document}.pdf",
+                      letter_pdf(session, claim, event))
+        delivery = _record(session, claim, document, "paper", now, path=path,
+                           address=event.detail.get("address"))
+        printed += 1
+        if on_each is not None:
+            on_each(delivery)
+    return printed
+
+
+def deliver_pending(session: Session, channels: Channels, now: datetime,
+                    limit: int = 1000) -> dict[str, int]:
+    """Deliver up to `limit` issued invoices that have no delivery yet; count per channel."""
+    claims = session.scalars(
+        sa.select(Claim).where(~sa.exists().where(Delivery.claim_seq == Claim.seq,
+                                                  Delivery.document == "invoice"))
+        .order_by(Claim.seq).limit(limit)
+    ).all()
+    counts: dict[str, int] = {}
+    for claim in claims:
+        channel = deliver_invoice(session, claim, channels, now).channel
+        counts[channel] = counts.get(channel, 0) + 1
+    return counts

@@ -1,0 +1,182 @@
+"""Post the business records to the ledger (blocking, idempotent).
+
+Every transfer id is derived from the record it books, so running `post_new` again (or two
+processes at once) posts nothing twice: a repeat is a no-op in `ledger_store.append`.
+  * POS transactions (stream pos): `pos:<id>`; payments that were approved (or later
+    reversed: the reversal arrives as its own record) credit the clinic, refunds and
+    reversals debit it. Only gateways mapped to a clinic (`gateway_clinics`) are settled.
+  * Checkout card/Vipps payments (stream checkout): `pay:<id>:auth` pending when authorized,
+    `pay:<id>:capture` posting it, `pay:<id>:void` when cancelled after authorization.
+  * Bought invoices (stream checkout): `inv:<id>:purchase` for the invoice's amount.
+  * Fakturaservice (stream fakturaservice): `fs_payment` below is the hook the invoicing
+    module calls when a patient's payment of a clinic-owned claim is allocated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from medipay_backend import ledger_store
+from medipay_backend.domain.settlement import SettlementStream
+from medipay_backend.ledger import Transfer, chart, postings
+from medipay_backend.ledger.chart import Channel
+from medipay_backend.ledger.core import post_pending, void_pending
+from medipay_backend.ledger_store import Meta
+from medipay_backend.models import PosTransaction
+from medipay_backend.models_ledger import GatewayClinic, LedgerTransfer
+from medipay_backend.models_orders import Invoice, Order, Payment
+
+_POS = SettlementStream.POS
+_CHECKOUT = SettlementStream.CHECKOUT
+# Rows fetched per round trip while scanning a large backlog.
+SCAN_BATCH = 1000
+
+
+def ensure_accounts(session: Session, clinic_id: str, currency: str = "NOK") -> None:
+    ledger_store.open_accounts(session, chart.provider_accounts(currency))
+    ledger_store.open_accounts(session, chart.clinic_accounts(clinic_id, currency))
+
+
+def _missing(session: Session, prefix: str, id_column: Any) -> sa.Exists:
+    return (
+        sa.select(LedgerTransfer.seq)
+        .where(LedgerTransfer.id == sa.literal(prefix) + id_column)
+        .exists()
+    )
+
+
+def new_pos_rows(session: Session) -> Iterator[tuple[PosTransaction, str]]:
+    query = (
+        sa.select(PosTransaction, GatewayClinic.clinic_id)
+        .join(GatewayClinic, GatewayClinic.gateway_id == PosTransaction.gateway_id)
+        .where(~_missing(session, "pos:", PosTransaction.id))
+        .order_by(PosTransaction.seq)
+    )
+    for tx, clinic_id in session.execute(query.execution_options(yield_per=SCAN_BATCH)):
+        yield tx, str(clinic_id)
+
+
+def pos_transfer(tx: PosTransaction, clinic_id: str) -> tuple[Transfer, Meta] | None:
+    meta = Meta("pos", clinic_id, _POS.value, None)
+    reference = f"pos {tx.gateway_id}/{tx.gateway_transaction_id}"
+    if tx.amount <= 0:
+        return None
+    if tx.kind == "payment" and tx.status in ("approved", "reversed"):
+        return postings.payment(
+            f"pos:{tx.id}", clinic_id, _POS, Channel.POS, tx.amount, tx.occurred_at,
+            pending=False, reference=reference, currency=tx.currency,
+        ), meta
+    if tx.kind in ("refund", "reversal") and tx.status == "approved":
+        return postings.refund(
+            f"pos:{tx.id}", clinic_id, _POS, Channel.POS, tx.amount, tx.occurred_at,
+            reference=reference, currency=tx.currency,
+        ), meta
+    return None  # declined, aborted or failed: no money moved
+
+
+def post_pos(session: Session, now: datetime) -> int:
+    posted = 0
+    clinics: set[str] = set()
+    for tx, clinic_id in list(new_pos_rows(session)):
+        built = pos_transfer(tx, clinic_id)
+        if built is None:
+            continue
+        if clinic_id not in clinics:
+            ensure_accounts(session, clinic_id, tx.currency)
+            clinics.add(clinic_id)
+        posted += ledger_store.append(session, built[0], built[1], now)
+    return posted
+
+
+def post_checkout(session: Session, now: datetime) -> int:
+    """Card and Vipps payments and bought invoices not yet (fully) in the ledger."""
+    posted = 0
+    payments = session.execute(
+        sa.select(Payment, Order)
+        .join(Order, Order.id == Payment.order_id)
+        .where(Payment.method.in_(("card", "vipps")))
+        .where(Payment.status.in_(("authorized", "captured", "cancelled")))
+        .order_by(Payment.created_at, Payment.id)
+    ).all()
+    for payment, order in payments:
+        posted += _post_payment(session, payment, order, now)
+    invoices = session.execute(
+        sa.select(Invoice).where(Invoice.route == "bought")
+        .where(~_missing(session, "inv:", Invoice.id + sa.literal(":purchase")))
+        .order_by(Invoice.seq)
+    ).scalars().all()
+    for invoice in invoices:
+        ensure_accounts(session, invoice.clinic_id, invoice.currency)
+        transfer = postings.claim_purchase(
+            f"inv:{invoice.id}:purchase", invoice.clinic_id, invoice.amount,
+            invoice.created_at, reference=f"invoice {invoice.id}", currency=invoice.currency,
+        )
+        meta = Meta("bought_invoice", invoice.clinic_id, _CHECKOUT.value, invoice.kid)
+        posted += ledger_store.append(session, transfer, meta, now)
+    return posted
+
+
+def _post_payment(session: Session, payment: Payment, order: Order, now: datetime) -> int:
+    ensure_accounts(session, order.clinic_id, order.currency)
+    channel = Channel.CARD if payment.method == "card" else Channel.VIPPS
+    meta = Meta(payment.method, order.clinic_id, _CHECKOUT.value, order.kid)
+    auth = postings.payment(
+        f"pay:{payment.id}:auth", order.clinic_id, _CHECKOUT, channel, payment.amount,
+        payment.created_at, pending=True, reference=f"order {order.id}", currency=order.currency,
+    )
+    posted = int(ledger_store.append(session, auth, meta, now))
+    if payment.status == "captured":
+        capture = post_pending(auth, f"pay:{payment.id}:capture", payment.updated_at,
+                               amount=payment.amount)
+        posted += ledger_store.append(session, capture, meta, now)
+    elif payment.status == "cancelled":
+        void = void_pending(auth, f"pay:{payment.id}:void", payment.updated_at)
+        posted += ledger_store.append(session, void, meta, now)
+    return posted
+
+
+def fs_claim(
+    session: Session, invoice_id: str, clinic_id: str, amount: int, at: datetime, now: datetime
+) -> bool:
+    """The hook for the invoicing module: a Fakturaservice claim was opened (memo only)."""
+    ensure_accounts(session, clinic_id)
+    transfer = postings.claim_registered(
+        f"fs:{invoice_id}:claim", clinic_id, amount, at, reference=f"invoice {invoice_id}"
+    )
+    return ledger_store.append(session, transfer, Meta("other", clinic_id), now)
+
+
+def fs_payment(
+    session: Session, payment_id: str, clinic_id: str, principal: int, kid: str,
+    at: datetime, now: datetime, *, fees: int = 0, interest: int = 0, overpayment: int = 0,
+) -> int:
+    """The hook for the invoicing module: a patient paid (part of) a Fakturaservice claim.
+
+    Principal goes to the clinic's fakturaservice payable (settled in stream 2); fees and
+    interest are the provider's. Ids are `fs:<payment_id>:<part>`.
+    """
+    ensure_accounts(session, clinic_id)
+    transfers = postings.patient_payment(
+        f"fs:{payment_id}", clinic_id, at, fees=fees, interest=interest, principal=principal,
+        overpayment=overpayment, clinic_owned=True, reference=f"giro {payment_id}",
+    )
+    posted = 0
+    for transfer in transfers:
+        is_principal = transfer.id.endswith(":principal")
+        meta = Meta(
+            "fakturaservice" if is_principal else "other", clinic_id,
+            SettlementStream.FAKTURASERVICE.value if is_principal else None,
+            kid if is_principal else None,
+        )
+        posted += ledger_store.append(session, transfer, meta, now)
+    return posted
+
+
+def post_new(session: Session, now: datetime) -> int:
+    """Everything not yet posted; returns the number of new transfers."""
+    return post_pos(session, now) + post_checkout(session, now)

@@ -1,0 +1,116 @@
+"""The invoicing API over HTTP: issuing, documents, dunning runs, OCR import, claim actions,
+suspense and the outstanding report; errors are problem+json."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import sqlalchemy as sa
+
+from medipay.clock import SimulatedClock
+from medipay_backend.db import Database
+from medipay_backend.localtime import oslo_date
+from medipay_backend.models_orders import Invoice
+
+from .seed import CLINIC, make_claim
+from .test_payments_in import ocr_file
+
+
+async def test_issue_documents_dunning_and_payment_over_http(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], database: Database,
+    clock: SimulatedClock,
+) -> None:
+    claim = database.transaction(lambda s: make_claim(s, clock.now()))
+    assert (await client.post("/v1/invoicing/issue")).status_code == 401
+    issued = await client.post("/v1/invoicing/issue", headers=admin_headers)
+    assert issued.json() == {"issued": []}  # already issued by the seed
+
+    pdf = await client.get(f"/v1/invoicing/claims/{claim.invoice_number}/invoice.pdf",
+                           headers=admin_headers)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and b"Faktura" in pdf.content
+    assert claim.kid.encode() in pdf.content and b"Fakturagebyr" in pdf.content
+
+    for _ in range(33):
+        run = await client.post("/v1/invoicing/dunning-runs", headers=admin_headers)
+        assert run.status_code == 200
+        clock.advance(timedelta(days=1))
+    letter = await client.get(
+        f"/v1/invoicing/claims/{claim.invoice_number}/letters/reminder-notice.pdf",
+        headers=admin_headers)
+    assert letter.status_code == 200 and b"Purring og inkassovarsel" in letter.content
+    missing = await client.get(
+        f"/v1/invoicing/claims/{claim.invoice_number}/letters/notice.pdf", headers=admin_headers)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+    text = ocr_file(oslo_date(clock.now()), (claim.kid, 20_000), ("12345678903", 500))
+    imported = await client.post("/v1/invoicing/ocr-imports", content=text.encode("latin-1"),
+                                 headers=admin_headers)
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["suspense_reasons"] == {"unknown_kid": 1}
+    bad = await client.post("/v1/invoicing/ocr-imports", content=b"garbage",
+                            headers=admin_headers)
+    assert bad.status_code == 422 and bad.json()["type"].endswith("ocr-file-rejected")
+    suspense = (await client.get("/v1/invoicing/suspense", headers=admin_headers)).json()
+    assert [(i["reason"], i["amount"]) for i in suspense] == [("unknown_kid", 500)]
+    resolve = f"/v1/invoicing/suspense/{suspense[0]['id']}/resolve"
+    done = await client.post(resolve, json={"note": "refunded"}, headers=admin_headers)
+    assert done.status_code == 200
+    twice = await client.post(resolve, json={"note": "again"}, headers=admin_headers)
+    assert twice.status_code == 409
+    assert (await client.get("/v1/invoicing/suspense", headers=admin_headers)).json() == []
+
+    body = (await client.get(f"/v1/invoicing/claims/{claim.invoice_number}",
+                             headers=admin_headers)).json()
+    assert body["stage"] == "reminded" and body["paid"] == 20_000
+    assert [e["kind"] for e in body["events"]][-1] == "payment"
+
+
+async def test_claim_actions_and_report_over_http(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], database: Database,
+    clock: SimulatedClock,
+) -> None:
+    claim = database.transaction(lambda s: make_claim(s, clock.now()))
+    base = f"/v1/invoicing/claims/{claim.invoice_number}"
+    paused = await client.post(f"{base}/complaint", json={"note": "feil beløp"},
+                               headers=admin_headers)
+    assert paused.status_code == 200 and paused.json()["paused"] is True
+    twice = await client.post(f"{base}/complaint", json={"note": "igjen"},
+                              headers=admin_headers)
+    assert twice.status_code == 409
+    resolved = await client.post(f"{base}/complaint/resolve", json={"note": "ok"},
+                                 headers=admin_headers)
+    assert resolved.json()["paused"] is False
+    credited = await client.post(f"{base}/credit-notes", json={"amount": 4_900, "reason": "x"},
+                                 headers=admin_headers)
+    assert credited.status_code == 201 and credited.json()["credited"] == 4_900
+    report = await client.get(f"/v1/invoicing/clinics/{CLINIC}/outstanding",
+                              headers=admin_headers)
+    assert report.json()["receivable"] == 100_000
+    stopped = await client.post(f"{base}/stop", json={"delete": True, "reason": "klinikken"},
+                                headers=admin_headers)
+    assert stopped.json()["state"] == "deleted"
+    later = (clock.now() + timedelta(days=1)).date().isoformat()
+    report = await client.get(f"/v1/invoicing/clinics/{CLINIC}/outstanding",
+                              params={"at": later}, headers=admin_headers)
+    assert report.json()["items"] == []
+    assert (await client.get("/v1/invoicing/claims/1", headers=admin_headers)).status_code == 404
+
+
+async def test_issue_picks_up_invoice_records(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], database: Database,
+    clock: SimulatedClock,
+) -> None:
+    claim = database.transaction(lambda s: make_claim(s, clock.now()))
+
+    def forget(session: sa.orm.Session) -> None:
+        from medipay_backend.models_invoicing import Claim
+
+        session.execute(sa.delete(Claim).where(Claim.seq == claim.seq))
+
+    database.transaction(forget)
+    issued = (await client.post("/v1/invoicing/issue", headers=admin_headers)).json()
+    seq = database.transaction(lambda s: s.scalars(sa.select(Invoice.seq)).one())
+    assert issued == {"issued": [100_000 + seq]}
