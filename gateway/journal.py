@@ -343,16 +343,16 @@ class Journal:
         return await self._run(work)
 
     async def find_by_receipt(
-        self, terminal_id: str, receipt_number: int, kind: str = "payment"
+        self, terminal_id: str, receipt_number: int, kind: str | None = None
     ) -> TransactionRecord | None:
+        """The newest transaction with this receipt number (of `kind`, or of any kind)."""
         def work(conn: Connection) -> TransactionRecord | None:
-            row = conn.execute(
-                select(transactions)
-                .where(transactions.c.terminal_id == terminal_id,
-                       transactions.c.receipt_number == receipt_number,
-                       transactions.c.kind == kind)
-                .order_by(transactions.c.created_at.desc())
-            ).first()
+            query = select(transactions).where(
+                transactions.c.terminal_id == terminal_id,
+                transactions.c.receipt_number == receipt_number)
+            if kind is not None:
+                query = query.where(transactions.c.kind == kind)
+            row = conn.execute(query.order_by(transactions.c.created_at.desc())).first()
             return None if row is None else _record(row)
 
         return await self._run(work)

@@ -86,7 +86,8 @@ class ZvtTerminal:
         self._load_receipt_id = load_receipt_id
         self._stream: trio.abc.Stream | None = None
         self._conn: zvt.ZvtConnection | None = None
-        self._timer_started: dict[int, float] = {}
+        # Per timer (T1 ... T4): the serial of the request we saw last, and when it started.
+        self._timer_started: dict[zvt.Timer, tuple[int, float]] = {}
         self._lock = trio.Lock()
         self._send_lock = trio.Lock()
         self.registered = False
@@ -96,6 +97,11 @@ class ZvtTerminal:
     @property
     def connected(self) -> bool:
         return self._conn is not None
+
+    @property
+    def receipt_sync_id(self) -> bytes | None:
+        """The 1F1F value the next transaction command mirrors (None when not connected)."""
+        return self._conn.receipt_sync_id if self._conn is not None else None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -145,9 +151,13 @@ class ZvtTerminal:
         await self._write(data + self._conn.data_to_send())
 
     def _deadline(self, timer: zvt.TimerRequest) -> float:
-        # A TimerRequest is identified by its serial; it runs from when we first saw it.
-        started = self._timer_started.setdefault(timer.serial, trio.current_time())
-        return started + timer.seconds
+        # A TimerRequest is identified by its timer and serial (the serial link and the
+        # dialog number their timers separately); it runs from when we first saw it.
+        known = self._timer_started.get(timer.timer)
+        if known is None or known[0] != timer.serial:
+            known = (timer.serial, trio.current_time())
+            self._timer_started[timer.timer] = known
+        return known[1] + timer.seconds
 
     async def _next_event(self) -> object:
         """The next ZVT event, reading as needed; TerminalLost on EOF, garbage or a timeout."""
@@ -217,6 +227,12 @@ class ZvtTerminal:
                 await self._send(zvt.Ack())
                 conversation.receipt_sync_id = self._conn.receipt_sync_id
                 return conversation
+            elif isinstance(event, zvt.Ack | zvt.Nack):
+                # The terminal's answer to our Abort (06 B0): 80 00 and an Abort (06 1E) will
+                # follow, or 84 xx and the transaction goes on. Neither is acknowledged.
+                log.info("terminal.abort_answered", terminal=self.terminal_id,
+                         accepted=isinstance(event, zvt.Ack))
+                continue
             elif isinstance(event, zvt.RawApdu):
                 log.warning("zvt.unknown_apdu", terminal=self.terminal_id,
                             apdu=f"{event.cls:02X} {event.instr:02X}")
@@ -276,7 +292,13 @@ class ZvtTerminal:
         """Ask the terminal to abort what it is doing (06 B0); its answer ends the command."""
         if self._conn is None:
             raise TerminalUnavailable(f"terminal {self.terminal_id} is not connected")
-        await self._send(zvt.Abort())
+        try:
+            await self._send(zvt.Abort())
+        except TerminalLost as exc:
+            # Not sent (not allowed in this state of the dialog, e.g. before the terminal's
+            # 80 00) or the line broke; the running command finds out the latter itself.
+            raise TerminalUnavailable(
+                f"terminal {self.terminal_id} cannot take an abort now: {exc}") from exc
 
     @property
     def busy(self) -> bool:

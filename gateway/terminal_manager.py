@@ -16,12 +16,17 @@ import trio
 
 from gateway.events import EventHub
 from gateway.journal import Journal, Outcome, Relay, TransactionRecord
+from gateway.operations import mask_pan
 from gateway.protocols import zvt
 from gateway.terminal import TerminalError, TerminalRejected, TerminalUnavailable, ZvtTerminal
 from medipay.clock import Clock
 from medipay.logs import get_logger
 
 log = get_logger(__name__)
+
+# Repeat Receipt (06 20) service byte bit 0: the terminal repeats its last Status Information,
+# which is how an ECR learns the outcome of an inconclusive transaction (spec 2.20).
+REPEAT_WITH_STATUS = 0x01
 
 
 class TerminalBusy(Exception):
@@ -68,6 +73,11 @@ class TerminalSupervisor:
         self._slot = trio.Semaphore(1)
         self._wake = trio.Event()
         self.state = "starting"
+        # True until the journal was checked for unresolved transactions of this terminal and
+        # they were resolved, and again from the moment one ends `unknown`: while it is set
+        # nothing new is admitted, because the terminal's last receipt must still be the
+        # unresolved transaction when the supervisor asks for it.
+        self._unresolved = True
         self.busy_with: str | None = None
         self.last_error: str | None = None
         terminal.on_display = self._on_display
@@ -94,20 +104,33 @@ class TerminalSupervisor:
 
     # -- admission ------------------------------------------------------------------------
 
+    def _check_admission(self) -> None:
+        if self._unresolved or self.state not in ("ready", "offline"):
+            state = "recovering" if self.state == "ready" else self.state
+            raise TerminalNotReady(self.id, state, self.last_error)
+
     async def claim(self, holder: str, *, wait: float = 0.0) -> None:
         """Reserve the terminal for `holder`; TerminalBusy if taken (after `wait` seconds)."""
-        if self.state not in ("ready", "offline"):
-            raise TerminalNotReady(self.id, self.state, self.last_error)
+        self._check_admission()
         if wait > 0:
             with trio.move_on_after(wait):
                 await self._slot.acquire()
-                self.busy_with = holder
+                self._admitted(holder)
                 return
             raise TerminalBusy(self.id, self.busy_with)
         try:
             self._slot.acquire_nowait()
         except trio.WouldBlock:
             raise TerminalBusy(self.id, self.busy_with) from None
+        self._admitted(holder)
+
+    def _admitted(self, holder: str) -> None:
+        # The transaction that held the slot may have ended unknown meanwhile.
+        try:
+            self._check_admission()
+        except TerminalNotReady:
+            self._slot.release()
+            raise
         self.busy_with = holder
 
     def rebind(self, holder: str) -> None:
@@ -118,7 +141,10 @@ class TerminalSupervisor:
         self._slot.release()
 
     def needs_attention(self) -> None:
-        """Wake the supervisor: a transaction ended unknown, or the connection dropped."""
+        """A transaction ended unknown: admit nothing until the supervisor resolved it.
+        Called before the transaction's slot is released."""
+        self._unresolved = True
+        self._set_state("recovering", self.last_error)
         self._wake.set()
 
     # -- the background task -----------------------------------------------------------
@@ -165,6 +191,7 @@ class TerminalSupervisor:
     async def _recover(self) -> None:
         unresolved = await self._journal.unresolved(self.id)
         if not unresolved:
+            self._unresolved = False
             return
         self._set_state("recovering")
         *older, newest = unresolved
@@ -173,22 +200,39 @@ class TerminalSupervisor:
             # at a time means an older unresolved one never reached the terminal's receipts.
             await self._resolve(record, Outcome(
                 status="failed", result_text="not charged: superseded by a later transaction"))
-        await self._resolve(newest, await self._ask_terminal(newest))
+        outcome = await self._ask_terminal(newest)
+        await self._resolve(newest, outcome)
+        if outcome.receipt_sync_id is not None and \
+                outcome.receipt_sync_id != self.terminal.receipt_sync_id:
+            # The codec still mirrors the receipt before the one just recovered: the next
+            # command's 1F1F would make the terminal reverse it. A new connection mirrors
+            # the receipt id now in the journal.
+            await self.terminal.close()
+            await self.terminal.ensure_ready()
+        self._unresolved = False
 
     async def _ask_terminal(self, record: TransactionRecord) -> Outcome:
         """Find out from the terminal's last receipt what became of `record`."""
         if record.kind == "end_of_day":
             return Outcome(status="failed",
                            result_text="end-of-day outcome unknown; run it again (harmless)")
-        conversation = await self.terminal.run(
-            zvt.RepeatReceipt(password=self.terminal.password)
-        )
+        # Service byte bit 0: send the last Status Information again, not only the receipt.
+        try:
+            conversation = await self.terminal.run(zvt.RepeatReceipt(
+                password=self.terminal.password, service_byte=REPEAT_WITH_STATUS))
+        except TerminalRejected as exc:
+            # A terminal without Repeat Receipt cannot tell us. "Not charged" is still true
+            # in the end: our next command's 1F1F mirrors the receipt before this
+            # transaction, so the terminal reverses it if it went through (chapter 4).
+            return Outcome(status="failed", result_text="not charged: the terminal cannot "
+                           f"repeat its last receipt ({exc})")
         last = conversation.status
         sync_id = conversation.receipt_sync_id
         if last is None or last.result_code != 0 or last.receipt_number is None:
             return Outcome(status="failed", receipt_sync_id=sync_id,
                            result_text="not charged: the terminal has no receipt for it")
-        known = await self._journal.find_by_receipt(self.id, last.receipt_number, record.kind)
+        # Payments, refunds and reversals draw their receipt numbers from one counter.
+        known = await self._journal.find_by_receipt(self.id, last.receipt_number)
         if known is not None or last.amount != record.amount:
             if known is None:
                 log.warning("terminal.unaccounted_receipt", terminal=self.id,
@@ -200,16 +244,19 @@ class TerminalSupervisor:
             status="approved",
             result_code=0,
             result_text="approved (recovered from the terminal's last receipt)",
-            masked_pan=last.masked_pan,
+            masked_pan=mask_pan(last.masked_pan),
             card_name=last.card_name,
             receipt_number=last.receipt_number,
             trace_number=last.trace_number,
             receipt_lines=conversation.receipt_lines,
-            receipt_sync_id=sync_id,
+            # We know this receipt now, so our next 1F1F mirrors it (a repeated Status
+            # Information need not carry the tag; the sim's does not).
+            receipt_sync_id=last.receipt_sync_id or zvt.receipt_id_bytes(last.receipt_number),
         )
 
     async def _resolve(self, record: TransactionRecord, outcome: Outcome) -> None:
-        final = await self._journal.complete(record.id, outcome, self._relay)
+        final = await self._journal.complete(record.id, outcome, self._relay,
+                                             reverses=record.original_transaction_id)
         self._on_outbox()
         log.info("terminal.recovered", terminal=self.id, tx=record.id, status=final.status)
         self.events.publish({"terminal_id": self.id, "type": "result",
