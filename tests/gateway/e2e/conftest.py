@@ -7,8 +7,9 @@ real backend, in one trio process over real sockets (and a real pseudo-terminal)
 all three, so timestamps, signatures and the simulator's receipts follow trio's clock (the
 real one, or `MockClock` in tests with long ZVT timers).
 
-`Books` compares the three ledgers at the end of a test: the terminal's batch (what was
-charged), the gateway's journal (what the EPJ was told) and the backend's POS transactions.
+`assert_books_agree` compares the three ledgers at the end of a test: the terminal's batch
+(what was charged), the gateway's journal (what the EPJ was told) and the backend's POS
+transactions.
 """
 
 from __future__ import annotations

@@ -41,10 +41,11 @@ async def test_nothing_is_admitted_until_the_unknown_one_is_resolved(nursery, tm
 
     async with trio.open_nursery() as inner:
         inner.start_soon(pay, 1000)
-        await trio.testing.wait_all_tasks_blocked(0.05)
+        await until(lambda: stack.supervisor.busy_with is not None
+                    and waiting_for_card(stack.device))
         # A second request waits for the terminal; the first breaks off after the card.
         inner.start_soon(lambda: pay(2000, prefer="wait=120"))
-        await trio.testing.wait_all_tasks_blocked(0.05)
+        await until(lambda: stack.supervisor._slot.statistics().tasks_waiting == 1)
         stack.arm(FaultKind.DISCONNECT, at=Step.STATUS_SENT)
         stack.engine.present([CARDS["visa"]])
     lost, waiting = results[1000], results[2000]
@@ -158,3 +159,19 @@ async def test_a_terminal_without_repeat_receipt(nursery, tmp_path, mock_clock, 
     assert sorted(books["purchase"].values()) == [100, 1000]
     assert any(b.kind == "reversal" and b.source == "terminal" and b.amount == 2000
                for b in stack.engine.state.journal)
+
+
+async def test_a_lost_refund_is_not_taken_for_the_payment_before_it(nursery, tmp_path,
+                                                                   mock_clock):
+    """The terminal's last receipt is a payment of the same amount, already journalled:
+    receipt numbers are shared by all kinds, so the refund was not made."""
+    stack = await start_stack(nursery, tmp_path)
+    await stack.epj.pay(1500)
+    await idle(stack.device)
+    stack.arm(FaultKind.DELAY, at=Step.COMMAND, seconds=6.0)  # no 80 00 within T3
+    refund = await final_outcome(stack, await stack.epj.refund(1500))
+    assert refund["status"] == "failed", refund
+    assert refund["result_text"] == ("not charged: the terminal's last receipt is another "
+                                     "transaction")
+    books = await settle(stack)
+    assert books["refund"] == {}
