@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import URL
 
 from medipay.config import ConfigError, load_config
+from medipay_backend.mail import SmtpSettings
 
 ENV_PREFIX = "MEDIPAY_BACKEND"
 DEFAULT_DATA_DIR = Path("~/.local/share/medipay/backend")
@@ -67,6 +68,28 @@ class SmsConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    # Empty host: no e-mail is sent (invoices go on paper, reports are only downloadable).
+    host: str = ""
+    port: int = 25
+    sender: str = "medipay@localhost"
+    timeout_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port <= 65535:
+            raise ConfigError(f"smtp.port must be between 1 and 65535, got {self.port}")
+        if "@" not in self.sender:
+            raise ConfigError(f"smtp.sender must be an e-mail address, got {self.sender!r}")
+        if self.timeout_seconds <= 0:
+            raise ConfigError("smtp.timeout_seconds must be more than 0")
+
+    def settings(self) -> SmtpSettings | None:
+        if not self.host:
+            return None
+        return SmtpSettings(self.host, self.port, self.sender, self.timeout_seconds)
+
+
+@dataclass(frozen=True)
 class SchedulerConfig:
     enabled: bool = True
     poll_seconds: float = 1.0
@@ -89,6 +112,7 @@ class BackendConfig:
     checkout: CheckoutConfig = field(default_factory=CheckoutConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
     def __post_init__(self) -> None:
         if self.log_level.upper() not in logging.getLevelNamesMapping():

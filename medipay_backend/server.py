@@ -51,6 +51,7 @@ def runtime_from_config(config: BackendConfig, clock: Clock, database: Database)
     runtime = Runtime.simulated(clock, timing=timing, sms=sms)
     if config.checkout.public_url:
         runtime.base_url = config.checkout.public_url.rstrip("/")
+    runtime.smtp = config.smtp.settings()
     return runtime
 
 

@@ -13,11 +13,9 @@ twice. The eFaktura directory and network are simulated here (`SimulatedEfaktura
 
 from __future__ import annotations
 
-import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +25,7 @@ from sqlalchemy.orm import Session
 from medipay_backend.invoicing.ehf import ubl_invoice
 from medipay_backend.invoicing.issuing import issuer_of, lines_of
 from medipay_backend.invoicing.render import invoice_pdf, letter_pdf
+from medipay_backend.mail import Attachment, SmtpSettings, send_mail
 from medipay_backend.models_invoicing import Claim, ClaimEvent, Delivery
 from medipay_backend.models_orders import Invoice, Order
 
@@ -55,28 +54,6 @@ class SimulatedEfaktura:
                                "amount": amount, "kid": kid, "pdf": pdf,
                                "reference": reference})
         return reference
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    sender: str
-    timeout: float = 30.0
-
-
-def send_email(settings: SmtpSettings, to: str, subject: str, body: str,
-               attachment: tuple[str, bytes]) -> str:
-    """Send one message with a PDF attached (blocking); its Message-ID."""
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = settings.sender, to, subject
-    message["Message-ID"] = f"<{subject.replace(' ', '-')}@{settings.sender.split('@')[-1]}>"
-    message.set_content(body)
-    name, data = attachment
-    message.add_attachment(data, maintype="application", subtype="pdf", filename=name)
-    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
-        smtp.send_message(message)
-    return str(message["Message-ID"])
 
 
 @dataclass
@@ -140,11 +117,11 @@ def deliver_invoice(session: Session, claim: Claim, channels: Channels,
         return _record(session, claim, "invoice", "efaktura", now, reference=reference)
     email = recipient.get("email")
     if email and channels.smtp is not None:
-        message_id = send_email(
+        message_id = send_mail(
             channels.smtp, email, f"Faktura {claim.invoice_number} fra {issuer['name']}",
             f"Vedlagt er faktura {claim.invoice_number}. Betal med KID {claim.kid} til "
             f"konto {issuer['bank_account']} innen {claim.due_date:%d.%m.%Y}.",
-            (f"faktura-{claim.invoice_number}.pdf", pdf),
+            [Attachment(f"faktura-{claim.invoice_number}.pdf", pdf)],
         )
         return _record(session, claim, "invoice", "email", now, to=email,
                        message_id=message_id)
