@@ -586,11 +586,16 @@ class Campaign:
             raise CampaignFailure(f"seed {seed}: a gateway transaction reached the backend "
                                   f"twice")
         backend: dict[str, dict[int, int]] = {"purchase": {}, "refund": {}, "reversal": {}}
+        # A payment is `reversed` in the backend once the reversal naming it arrived.
+        reversed_backend: set[int] = set()
         for item in items:
-            if item["status"] == "approved":
+            if item["status"] in ("approved", "reversed"):
                 backend[kinds[item["kind"]]][item["receipt_number"]] = item["amount"]
+            if item["status"] == "reversed":
+                reversed_backend.add(item["receipt_number"])
         for kind in ("purchase", "refund", "reversal"):
             self._fail(f"approved {kind}s: terminal vs backend", terminal[kind], backend[kind])
+        self._fail("reversed payments: EPJ vs backend", reversed_told, reversed_backend)
         self.counts.delivered = len(items)
         # Every final answer the EPJ got is what the journal and the backend hold.
         by_id = {item["gateway_transaction_id"]: item for item in items}
@@ -599,7 +604,10 @@ class Campaign:
             assert outcome is not None
             if outcome["status"] in ("approved", "declined", "aborted"):
                 item = by_id.get(outcome["id"])
-                if item is None or item["status"] != outcome["status"]:
+                status = outcome["status"]
+                if request.kind == "payment" and outcome["receipt_number"] in reversed_told:
+                    status = "reversed"  # approved, then reversed by a later request
+                if item is None or item["status"] != status:
                     raise CampaignFailure(f"seed {seed}: {request.key} answered "
                                           f"{outcome['status']}, backend has {item}")
 

@@ -64,6 +64,11 @@ TAG_DIAGNOSIS_TYPE = 0x1B
 TAG_PERMITTED_COMMANDS = 0x26
 TAG_RECEIPT_SYNC = 0x1F1F
 
+# -- Receipt types (TLV tag 1F07) -------------------------------------------------------------
+RECEIPT_MERCHANT = 0x01
+RECEIPT_CUSTOMER = 0x02
+RECEIPT_ADMIN = 0x03
+
 # -- Status-Information payment types (BMP 19 in 04 0F) ---------------------------------------
 PAYMENT_TYPE_ONLINE = 0x60
 PAYMENT_TYPE_PIN = 0x70

@@ -15,14 +15,7 @@ from firmware_sim.batch import bmp60, find_reversible
 from firmware_sim.faults import FaultKind, Step
 from firmware_sim.flows import CardFlows
 from firmware_sim.port import gone
-from firmware_sim.receipts import (
-    OSLO,
-    RECEIPT_ADMIN,
-    RECEIPT_CUSTOMER,
-    Receipt,
-    diagnosis_receipt,
-    end_of_day_receipt,
-)
+from firmware_sim.receipts import OSLO, Receipt, diagnosis_receipt, end_of_day_receipt
 from gateway.protocols import zvt
 from medipay.logs import get_logger
 
@@ -114,7 +107,7 @@ class CommandRunner(CardFlows):
         else:
             assert isinstance(command, zvt.PrintTextBlock)
             lines = tuple(command.lines())
-        self.device.print_receipt(Receipt(RECEIPT_ADMIN, lines), "terminal")
+        self.device.print_receipt(Receipt(codes.RECEIPT_ADMIN, lines), "terminal")
         await self.port.respond(zvt.Ack())
 
     # -- payments -----------------------------------------------------------------------------
@@ -216,9 +209,7 @@ class CommandRunner(CardFlows):
             if not gone(answer):
                 await self.abort(codes.RESULT_ABORTED)
             return
-        engine.state.last_status = None
-        engine.state.last_receipt = [list(receipt.lines)]
-        engine.close_batch()
+        engine.close_batch(status, receipt)
         self.save()
         self.show("DAGSOPPGJØR", "OPPGJØR OK")
         await self.step(Step.PRINT)
@@ -254,24 +245,31 @@ class CommandRunner(CardFlows):
             await self.abort(codes.RESULT_COMMUNICATION_FAULT)
 
     async def repeat_receipt(self, command: zvt.RepeatReceipt) -> None:
+        """2.20: the last transaction executed again. Its Status Information (service byte
+        bit 0) goes out "as in the original transaction": the same bytes, with the original
+        trace number, date and time, 1F1F and, after an End-of-Day, its totals (BMP 04, 60).
+        Its receipts (unless bit 1) are printed again, each headed `*** KOPI ***`."""
         engine = self.engine
-        state = engine.state
+        if not engine.settings.repeat_receipt:
+            log.info("sim.repeat_receipt_not_supported")
+            await self.port.respond(zvt.reply_to_unsupported(command))
+            return
         if not self._password_ok(command):
             await self.port.respond(zvt.Nack(codes.RESULT_FUNCTION_NOT_POSSIBLE))
             return
         await self.ack()
-        if state.last_receipt is None and state.last_status is None:
+        status, receipts = engine.last_transaction()
+        if status is None and not receipts:
             await self.abort(codes.RESULT_FUNCTION_NOT_POSSIBLE)
             return
         service = command.service_byte or 0
-        if service & codes.REPEAT_WITH_STATUS and state.last_status is not None:
-            answer = await self.port.command(zvt.StatusInformation(**state.last_status))
+        if service & codes.REPEAT_WITH_STATUS and status is not None:
+            # Acknowledged or not, a repeat changes nothing: the transaction was stored.
+            answer = await self.port.command(status)
             if gone(answer):
                 return
-        if not service & codes.REPEAT_NO_PRINT and state.last_receipt is not None:
-            kind = RECEIPT_CUSTOMER if state.last_status is not None else RECEIPT_ADMIN
-            copies = [Receipt(kind, ("*** KOPI ***", *lines)) for lines in state.last_receipt]
-            await self.port.print_receipts(copies, admin=kind == RECEIPT_ADMIN)
+        if not service & codes.REPEAT_NO_PRINT and receipts:
+            copies = [Receipt(r.receipt_type, ("*** KOPI ***", *r.lines)) for r in receipts]
+            await self.port.print_receipts(copies, admin=copies[0].is_admin)
         await self.step(Step.COMPLETION)
         await self.port.command(zvt.Completion())
-

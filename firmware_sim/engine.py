@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from firmware_sim import codes
 from firmware_sim.batch import Totals, totals
@@ -19,7 +18,7 @@ from firmware_sim.cards import DEFAULT_DECK, Card
 from firmware_sim.customers import Customer, CustomerDesk
 from firmware_sim.issuer import Issuer
 from firmware_sim.receipts import DEFAULT_WIDTH, OSLO, SOFTWARE_VERSION, Merchant, Receipt
-from firmware_sim.state import Booking, TerminalState
+from firmware_sim.state import Booking, TerminalState, restored_status, stored_status
 from gateway.protocols import zvt
 from medipay.clock import Clock
 
@@ -47,6 +46,9 @@ class TerminalSettings:
     # (spec 2.2.8), "keep" it for the 1F1F resync of the next command (chapter 4), or "auto":
     # keep it when the command carried 1F1F, else reverse.
     unconfirmed_status: str = "auto"
+    # False: a terminal without Repeat Receipt, which answers 06 20 with 84 83 (not
+    # supported), as some real terminals do; the ECR then has only the 1F1F resync.
+    repeat_receipt: bool = True
 
     def __post_init__(self) -> None:
         if self.print_mode not in ("lines", "textblock"):
@@ -238,8 +240,24 @@ class TerminalEngine:
         state.in_flight = None
         if booking.receipt is not None:
             state.last_sync_receipt = booking.receipt
-        state.last_status = status_fields(status)
+        self._remember(status, receipts)
+
+    def _remember(self, status: zvt.StatusInformation, receipts: list[Receipt]) -> None:
+        """The last transaction executed, for Repeat Receipt (spec 2.20)."""
+        state = self.state
+        state.last_status = stored_status(status)
         state.last_receipt = [list(receipt.lines) for receipt in receipts]
+        state.last_receipt_types = [receipt.receipt_type for receipt in receipts]
+
+    def last_transaction(self) -> tuple[zvt.StatusInformation | None, list[Receipt]]:
+        """What Repeat Receipt repeats: the last stored Status Information, exactly as it was
+        sent, and that transaction's receipts (payment copies, or the End-of-Day receipt)."""
+        state = self.state
+        status = restored_status(state.last_status) if state.last_status is not None else None
+        lines = state.last_receipt or []
+        types = state.last_receipt_types or []
+        return status, [Receipt(kind, tuple(text)) for kind, text in zip(types, lines,
+                                                                           strict=True)]
 
     def undo(self, booking: Booking, status: str) -> Booking:
         """Record a payment that will never be stored (auto-reversal): money back, receipt
@@ -289,22 +307,17 @@ class TerminalEngine:
     def totals(self) -> Totals:
         return totals(self.state.batch)
 
-    def close_batch(self) -> None:
+    def close_batch(self, status: zvt.StatusInformation, receipt: Receipt) -> None:
+        """The ECR confirmed the End-of-Day's Status Information: the turnover went to the
+        host, a new batch begins, and the End-of-Day is the last transaction executed."""
         self.state.batch.clear()
         self.state.batch_number += 1
+        self._remember(status, [receipt])
 
     def status_enquiry_completion(self, service_byte: int | None) -> zvt.Completion:
         with_version = not (service_byte or 0) & codes.ENQUIRY_NO_SW_VERSION
         return zvt.Completion(sw_version=SOFTWARE_VERSION if with_version else None,
                               terminal_status=codes.TERMINAL_READY)
-
-
-def status_fields(status: zvt.StatusInformation) -> dict[str, Any]:
-    """The named fields of a Status Information as plain JSON values (for Repeat Receipt)."""
-    keep = ("result_code", "amount", "currency", "trace_number", "receipt_number",
-            "original_trace", "masked_pan", "card_type", "card_name", "terminal_id",
-            "vu_number", "date", "time", "expiry", "payment_type", "aid")
-    return {name: getattr(status, name) for name in keep}
 
 
 def _permits(tlv: zvt.Tlv | None, command: tuple[int, int]) -> bool:

@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo
 from firmware_sim.batch import Totals
 from firmware_sim.cards import TOTALS_BUCKETS
 from firmware_sim.codes import (
+    RECEIPT_ADMIN,
+    RECEIPT_CUSTOMER,
+    RECEIPT_MERCHANT,
     RESULT_ABORTED,
     RESULT_CARD_BLOCKED,
     RESULT_CARD_EXPIRED,
@@ -28,10 +31,6 @@ from firmware_sim.state import Booking
 
 OSLO = ZoneInfo("Europe/Oslo")
 DEFAULT_WIDTH = 32
-# ZVT receipt types (TLV tag 1F07).
-RECEIPT_MERCHANT = 0x01
-RECEIPT_CUSTOMER = 0x02
-RECEIPT_ADMIN = 0x03
 SOFTWARE_VERSION = "MEDIPAY-SIM 1.0"
 
 TITLES = {"purchase": "KJØP", "refund": "RETUR", "reversal": "ANNULLERING"}

@@ -15,7 +15,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from firmware_sim.codes import CONFIG_AFTER_LOG_OFF
+from firmware_sim.codes import (
+    CONFIG_AFTER_LOG_OFF,
+    RECEIPT_ADMIN,
+    RECEIPT_CUSTOMER,
+    RECEIPT_MERCHANT,
+)
 from gateway.protocols import zvt
 
 SCHEMA_VERSION = 1
@@ -86,9 +91,12 @@ class TerminalState:
     journal: list[Booking] = field(default_factory=list)
     # Receipt number of the last stored transaction, for the 1F1F resync (spec chapter 4).
     last_sync_receipt: int | None = None
-    # Fields of the last stored Status Information and its receipt copies (Repeat Receipt).
-    last_status: dict[str, Any] | None = None
+    # Repeat Receipt (spec 2.20) sends these again: the last stored Status Information (its
+    # data block as hex, exactly as it was sent: "as in the original transaction"), the
+    # lines of that transaction's receipts and their types (codes.RECEIPT_*).
+    last_status: str | None = None
     last_receipt: list[list[str]] | None = None
+    last_receipt_types: list[int] | None = None
     in_flight: Booking | None = None
 
     def next_receipt(self) -> int:
@@ -128,6 +136,7 @@ class TerminalState:
         unknown = sorted(set(data) - known)
         if unknown:
             raise StateFileError(f"unknown keys in terminal state: {unknown}")
+        _check_repeat_data(data)
         data["batch"] = [_booking(item) for item in data.get("batch", [])]
         data["journal"] = [_booking(item) for item in data.get("journal", [])]
         if data.get("in_flight") is not None:
@@ -136,6 +145,47 @@ class TerminalState:
 
     def copy(self) -> TerminalState:
         return replace(self, batch=list(self.batch), journal=list(self.journal))
+
+
+def stored_status(status: zvt.StatusInformation) -> str:
+    """A Status Information as `TerminalState.last_status` keeps it."""
+    return status.encode_data().hex()
+
+
+def restored_status(stored: str) -> zvt.StatusInformation:
+    """The Status Information `stored_status` kept, field for field and byte for byte."""
+    try:
+        status = zvt.StatusInformation.decode_data(bytes.fromhex(stored))
+    except (ValueError, zvt.ZvtError) as exc:
+        raise StateFileError(f"last_status is not a Status Information: {exc}") from exc
+    if not isinstance(status, zvt.StatusInformation) or status.unparsed:
+        raise StateFileError("last_status is not a Status Information")
+    return status
+
+
+def _check_repeat_data(data: dict[str, Any]) -> None:
+    """What Repeat Receipt sends must be readable before it is needed. State files of earlier
+    simulators kept the Status Information as a dict of its named fields, and no receipt
+    types: a payment's customer and merchant copy, or (no Status Information, the batch just
+    closed) an End-of-Day receipt."""
+    status = data.get("last_status")
+    lines = data.get("last_receipt")
+    if isinstance(status, dict):
+        try:
+            data["last_status"] = stored_status(zvt.StatusInformation(**status))
+        except (TypeError, zvt.ZvtError) as exc:
+            raise StateFileError(f"last_status: {exc}") from exc
+        if lines is not None and "last_receipt_types" not in data:
+            data["last_receipt_types"] = [RECEIPT_CUSTOMER, RECEIPT_MERCHANT][:len(lines)]
+    elif isinstance(status, str):
+        restored_status(status)
+    elif status is not None:
+        raise StateFileError("last_status is not a Status Information")
+    if lines is not None and "last_receipt_types" not in data:
+        data["last_receipt_types"] = [RECEIPT_ADMIN] * len(lines)
+    types = data.get("last_receipt_types")
+    if (lines is None) != (types is None) or len(lines or ()) != len(types or ()):
+        raise StateFileError("last_receipt and last_receipt_types do not match")
 
 
 class Storage(Protocol):

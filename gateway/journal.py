@@ -65,6 +65,9 @@ class PaymentRequest:
     currency: str
     reference: str | None
     original_transaction_id: str | None = None
+    # The reversed payment's receipt number, copied from its record: not part of the request's
+    # content (original_transaction_id already names the payment), so not in the hash.
+    original_receipt_number: int | None = None
 
     def content_hash(self) -> str:
         content = [self.terminal_id, self.kind, self.amount, self.currency, self.reference,
@@ -99,6 +102,7 @@ class TransactionRecord:
     currency: str
     reference: str | None
     original_transaction_id: str | None
+    original_receipt_number: int | None
     status: str
     result_code: int | None
     result_text: str | None
@@ -120,6 +124,7 @@ class TransactionRecord:
             "currency": self.currency,
             "reference": self.reference,
             "original_transaction_id": self.original_transaction_id,
+            "original_receipt_number": self.original_receipt_number,
             "masked_pan": self.masked_pan,
             "card_name": self.card_name,
             "receipt_number": self.receipt_number,
@@ -237,6 +242,7 @@ class Journal:
                 "currency": request.currency,
                 "reference": request.reference,
                 "original_transaction_id": request.original_transaction_id,
+                "original_receipt_number": request.original_receipt_number,
                 "status": IN_FLIGHT,
                 "receipt_lines": [],
                 "created_at": now,
@@ -305,13 +311,16 @@ class Journal:
         """Journal a standalone terminal's transactions, all or none; (imported, duplicates).
 
         Each item's idempotency key is its export id, so a repeated or overlapping import
-        adds nothing; the same id with other content is an IdempotencyConflict.
+        adds nothing; the same id with other content is an IdempotencyConflict. Reversals go
+        in after everything else, so each finds its payment wherever the list has it.
         """
         now = self._clock.now()
+        in_order = [i for i in items if i.kind != "reversal"] + \
+            [i for i in items if i.kind == "reversal"]
 
         def work(conn: Connection) -> tuple[int, int]:
             imported = duplicates = 0
-            for item in items:
+            for item in in_order:
                 key = f"standalone:{terminal_id}:{item.import_id}"
                 existing = conn.execute(
                     select(transactions.c.id, transactions.c.request_hash)
@@ -339,6 +348,37 @@ class Journal:
                 .order_by(transactions.c.created_at)
             )
             return [_record(row) for row in conn.execute(query)]
+
+        return await self._run(work)
+
+    async def end_of_day_batch(
+        self, record: TransactionRecord
+    ) -> tuple[TransactionRecord | None, list[TransactionRecord]]:
+        """For the end-of-day `record`: the terminal's approved end-of-day before it, and the
+        payments, refunds and reversals journalled between the two, oldest first.
+
+        By time: nothing is admitted to a terminal while an end-of-day runs or is unresolved,
+        and imported transactions carry the terminal's own time.
+        """
+        def work(conn: Connection) -> tuple[TransactionRecord | None, list[TransactionRecord]]:
+            previous = conn.execute(
+                select(transactions).where(
+                    transactions.c.terminal_id == record.terminal_id,
+                    transactions.c.kind == "end_of_day", transactions.c.status == "approved",
+                    transactions.c.id != record.id,
+                    transactions.c.created_at < record.created_at,
+                ).order_by(transactions.c.created_at.desc())
+            ).first()
+            query = select(transactions).where(
+                transactions.c.terminal_id == record.terminal_id,
+                transactions.c.kind != "end_of_day",
+                transactions.c.created_at < record.created_at,
+            )
+            if previous is not None:
+                query = query.where(transactions.c.created_at > previous.created_at)
+            batch = [_record(row) for row in conn.execute(query.order_by(
+                transactions.c.created_at, transactions.c.id))]
+            return (None if previous is None else _record(previous)), batch
 
         return await self._run(work)
 
@@ -511,7 +551,8 @@ def _insert_imported(
     conn.execute(insert(transactions).values(
         id=tx_id, idempotency_key=key, request_hash=item.content_hash(),
         terminal_id=terminal_id, kind=item.kind, amount=item.amount, currency=item.currency,
-        reference=None, original_transaction_id=original_id, status=item.status,
+        reference=None, original_transaction_id=original_id,
+        original_receipt_number=item.original_receipt_number, status=item.status,
         result_code=item.result_code, result_text=item.result_text,
         masked_pan=item.masked_pan, card_name=item.card_name,
         receipt_number=item.receipt_number, trace_number=item.trace_number, receipt_lines=[],

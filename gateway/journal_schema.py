@@ -37,6 +37,9 @@ transactions = Table(
     Column("reference", String(200)),
     # For a reversal: the journalled payment it reverses.
     Column("original_transaction_id", String(36)),
+    # ... and that payment's receipt number at the terminal (also for imported reversals whose
+    # payment the journal does not hold); the backend gets both.
+    Column("original_receipt_number", Integer),
     # in_flight until the terminal's outcome is journalled; see gateway.journal.FINAL_STATES.
     Column("status", String(16), nullable=False, index=True),
     Column("result_code", Integer),

@@ -47,7 +47,7 @@ def mask_pan(pan: str | None) -> str | None:
     return pan[:6] + middle + pan[-4:]
 
 
-def classify(conversation: Conversation) -> Outcome:
+def classify(conversation: Conversation, *, end_of_day: bool = False) -> Outcome:
     status, aborted = conversation.status, conversation.aborted
     code: int | None
     if status is not None:
@@ -75,9 +75,16 @@ def classify(conversation: Conversation) -> Outcome:
         receipt_number=status.receipt_number if status else None,
         trace_number=status.trace_number if status else None,
         receipt_lines=conversation.receipt_lines,
-        details=_details(status),
+        details=end_of_day_details(status) if end_of_day else _details(status),
         receipt_sync_id=conversation.receipt_sync_id,
     )
+
+
+def end_of_day_details(status: zvt.StatusInformation | None) -> dict[str, Any] | None:
+    """The totals as the terminal reported them (`totals_source` says so; see
+    gateway.end_of_day for the other source)."""
+    details = _details(status)
+    return None if details is None else {**details, "totals_source": "terminal"}
 
 
 def _details(status: zvt.StatusInformation | None) -> dict[str, Any] | None:

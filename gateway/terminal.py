@@ -26,6 +26,9 @@ REGISTRATION_CONFIG_BYTE = 0xBE
 TAG_CHARSET = 0x14
 
 SERIAL_T3 = zvt.T3 + 1.0
+# Repeat Receipt (06 20) service byte bit 0: the terminal repeats its last Status Information,
+# which is how an ECR learns the outcome of an inconclusive transaction (spec 2.20).
+REPEAT_WITH_STATUS = 0x01
 
 OpenStream = Callable[[], Awaitable[trio.abc.Stream]]
 # Called with each display text or print line as the terminal sends it (for the event stream).
@@ -287,6 +290,12 @@ class ZvtTerminal:
             except TerminalLost:
                 await self._drop_connection()
                 raise
+
+    async def repeat_last(self) -> Conversation:
+        """The terminal's last receipt with its Status Information (Repeat Receipt, 06 20).
+        TerminalRejected if the terminal cannot repeat it."""
+        return await self.run(zvt.RepeatReceipt(password=self.password,
+                                                service_byte=REPEAT_WITH_STATUS))
 
     async def abort(self) -> None:
         """Ask the terminal to abort what it is doing (06 B0); its answer ends the command."""

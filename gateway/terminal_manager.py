@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 
+from gateway.end_of_day import resolve_lost_end_of_day
 from gateway.events import EventHub
 from gateway.journal import Journal, Outcome, Relay, TransactionRecord
 from gateway.operations import mask_pan
@@ -23,10 +24,6 @@ from medipay.clock import Clock
 from medipay.logs import get_logger
 
 log = get_logger(__name__)
-
-# Repeat Receipt (06 20) service byte bit 0: the terminal repeats its last Status Information,
-# which is how an ECR learns the outcome of an inconclusive transaction (spec 2.20).
-REPEAT_WITH_STATUS = 0x01
 
 
 class TerminalBusy(Exception):
@@ -214,12 +211,9 @@ class TerminalSupervisor:
     async def _ask_terminal(self, record: TransactionRecord) -> Outcome:
         """Find out from the terminal's last receipt what became of `record`."""
         if record.kind == "end_of_day":
-            return Outcome(status="failed",
-                           result_text="end-of-day outcome unknown; run it again (harmless)")
-        # Service byte bit 0: send the last Status Information again, not only the receipt.
+            return await resolve_lost_end_of_day(self.terminal, self._journal, record)
         try:
-            conversation = await self.terminal.run(zvt.RepeatReceipt(
-                password=self.terminal.password, service_byte=REPEAT_WITH_STATUS))
+            conversation = await self.terminal.repeat_last()
         except TerminalRejected as exc:
             # A terminal without Repeat Receipt cannot tell us. "Not charged" is still true
             # in the end: our next command's 1F1F mirrors the receipt before this
@@ -250,7 +244,7 @@ class TerminalSupervisor:
             trace_number=last.trace_number,
             receipt_lines=conversation.receipt_lines,
             # We know this receipt now, so our next 1F1F mirrors it (a repeated Status
-            # Information need not carry the tag; the sim's does not).
+            # Information need not carry the tag, some terminals leave it out).
             receipt_sync_id=last.receipt_sync_id or zvt.receipt_id_bytes(last.receipt_number),
         )
 

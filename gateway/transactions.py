@@ -74,10 +74,13 @@ def make_relay(gateway_id: str) -> Callable[[TransactionRecord], tuple[str, dict
                 "amount": details.get("total_amount") or 0,
                 "currency": record.currency,
                 "per_scheme": [{"card_name": name.upper(), **s} for name, s in schemes.items()],
+                # "reconstructed": the terminal closed its batch but its totals were lost;
+                # these are the journal's (see gateway.end_of_day).
+                "totals_source": details.get("totals_source", "terminal"),
             }
         if record.status not in RELAYED_STATES:
             return None
-        return "pos-transaction", {
+        payload: dict[str, Any] = {
             "idempotency_key": key,
             "gateway_transaction_id": record.id,
             "terminal_id": record.terminal_id,
@@ -93,6 +96,13 @@ def make_relay(gateway_id: str) -> Callable[[TransactionRecord], tuple[str, dict
             "reference": record.reference,
             "occurred_at": record.updated_at.isoformat(),
         }
+        if record.kind == "reversal" and (record.original_transaction_id is not None
+                                          or record.original_receipt_number is not None):
+            # The payment it reverses: our id for it (None for an imported reversal whose
+            # payment we never journalled) and its receipt number at the terminal.
+            payload["reverses"] = {"gateway_transaction_id": record.original_transaction_id,
+                                   "receipt_number": record.original_receipt_number}
+        return "pos-transaction", payload
 
     return relay
 
@@ -152,7 +162,8 @@ class TransactionService:
             raise NotReversible(f"{original_id} has no receipt number to reverse by")
         return PaymentRequest(idempotency_key, original.terminal_id, "reversal",
                               original.amount, original.currency, original.reference,
-                              original_transaction_id=original.id)
+                              original_transaction_id=original.id,
+                              original_receipt_number=original.receipt_number)
 
     async def submit(
         self, request: PaymentRequest, *, wait: float = 0.0
@@ -220,7 +231,7 @@ class TransactionService:
         terminal = supervisor.terminal
         command = command_for(record, terminal.password, original)
         try:
-            return classify(await terminal.run(command))
+            return classify(await terminal.run(command), end_of_day=record.kind == "end_of_day")
         except TerminalUnavailable as exc:
             return Outcome(status="failed", result_text=str(exc))
         except TerminalRejected as exc:

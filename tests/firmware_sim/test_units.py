@@ -25,6 +25,7 @@ from firmware_sim.state import (
     StateFileError,
     TerminalState,
     load_state,
+    restored_status,
 )
 from firmware_sim.wire import SerialTokens, TcpTokens, flip_bits
 from gateway.protocols import zvt
@@ -55,7 +56,8 @@ def booking(seq: int, kind: str = "purchase", amount: int = 1000, receipt: int |
 
 def test_state_round_trip_and_old_files(tmp_path):
     state = TerminalState(receipt_number=7, batch=[booking(1)], journal=[booking(1)],
-                          in_flight=booking(2), last_status={"amount": 5})
+                          in_flight=booking(2), last_status="270004000000000005",
+                          last_receipt=[["KJØP"]], last_receipt_types=[codes.RECEIPT_ADMIN])
     path = tmp_path / "state.json"
     FileStorage(path).save(state)
     assert load_state(path) == state
@@ -70,6 +72,39 @@ def test_state_round_trip_and_old_files(tmp_path):
     old.write_text("not json", encoding="utf-8")
     with pytest.raises(StateFileError, match="cannot read"):
         load_state(old)
+
+
+def test_repeat_data_of_earlier_state_files_is_upgraded(tmp_path):
+    """Before End-of-Day's Status Information was kept, the last one was a dict of fields."""
+    path = tmp_path / "state.json"
+    payment = {"amount": 3000, "trace_number": 4, "receipt_number": 2, "card_name": "VISA",
+               "date": "0105", "time": "090000"}
+    path.write_text(json.dumps({"last_status": payment, "last_receipt": [["A"], ["B"]]}),
+                    encoding="utf-8")
+    state = load_state(path)
+    assert state.last_status is not None
+    assert restored_status(state.last_status) == zvt.StatusInformation(**payment)
+    assert state.last_receipt_types == [codes.RECEIPT_CUSTOMER, codes.RECEIPT_MERCHANT]
+    # Without a Status Information the last receipt was an End-of-Day's.
+    path.write_text(json.dumps({"last_receipt": [["DAGSOPPGJØR"]]}), encoding="utf-8")
+    assert load_state(path).last_receipt_types == [codes.RECEIPT_ADMIN]
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    ({"last_status": {"amount": 5, "colour": "red"}}, "colour"),
+    ({"last_status": {"amount": -5}}, "last_status"),
+    ({"last_status": "04zz"}, "not a Status Information"),
+    ({"last_status": "2700FE"}, "not a Status Information"),  # FE is no BMP
+    ({"last_status": 5}, "not a Status Information"),
+    ({"last_receipt": [["A"]], "last_receipt_types": [1, 2]}, "do not match"),
+    ({"last_receipt_types": [1]}, "do not match"),
+])
+def test_unreadable_repeat_data_is_refused_at_load(tmp_path, content, why):
+    """Found when the terminal starts, not when an ECR asks for a Repeat Receipt."""
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(content), encoding="utf-8")
+    with pytest.raises(StateFileError, match=why):
+        load_state(path)
 
 
 def test_memory_storage_keeps_only_what_was_saved():

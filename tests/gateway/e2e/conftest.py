@@ -343,13 +343,19 @@ def journal_books(records: Iterable[TransactionRecord]) -> dict[str, dict[int, i
 
 
 def backend_books(items: Iterable[dict[str, Any]]) -> dict[str, dict[int, int]]:
-    books: dict[str, dict[int, int]] = {"purchase": {}, "refund": {}, "reversal": {}}
+    """The same books from the backend: a payment is `reversed` there once the reversal
+    that names it arrived (`reversed_by`)."""
+    books: dict[str, dict[int, int]] = {"purchase": {}, "refund": {}, "reversal": {},
+                                        "reversed": {}}
     kinds = {"payment": "purchase", "refund": "refund", "reversal": "reversal"}
     for item in items:
-        if item["status"] != "approved":
+        if item["status"] not in ("approved", "reversed"):
             continue
         assert item["receipt_number"] not in books[kinds[item["kind"]]], item
         books[kinds[item["kind"]]][item["receipt_number"]] = item["amount"]
+        if item["status"] == "reversed":
+            assert item["reversed_by"] is not None, item
+            books["reversed"][item["receipt_number"]] = item["amount"]
     return books
 
 
@@ -370,5 +376,13 @@ async def assert_books_agree(stack: Stack) -> dict[str, dict[int, int]]:
                                                      "reversed")}
     assert {item["gateway_transaction_id"] for item in items} == relayed
     backend = backend_books(items)
-    assert backend == {k: v for k, v in journal.items() if k != "reversed"}
+    assert backend == journal
+    # Each reversal names the payment it reversed, as the journal has it.
+    by_id = {r.id: r for r in records}
+    for item in items:
+        if item["kind"] == "reversal":
+            record = by_id[item["gateway_transaction_id"]]
+            assert item["reverses"] == {
+                "gateway_transaction_id": record.original_transaction_id,
+                "receipt_number": by_id[record.original_transaction_id].receipt_number}, item
     return terminal

@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 import trio
 
+from firmware_sim.batch import Totals, totals
+from firmware_sim.cards import DEFAULT_DECK
 from firmware_sim.faults import STANDING_FAULTS, FaultKind, Step
 
-from .conftest import Stack, assert_books_agree, idle, start_stack
+from .conftest import Stack, assert_books_agree, idle, make_device, start_stack
 
 FINAL = {"approved", "declined", "aborted", "failed", "reversed"}
+CARDS = {card.name: card for card in DEFAULT_DECK}
 
 
 async def final_outcome(stack: Stack, response: Any) -> dict[str, Any]:
@@ -116,21 +119,98 @@ async def test_fault(nursery, tmp_path, mock_clock, kind, options, first, final,
         assert stack.device.power_cuts == 1 and stack.device.powered
 
 
-async def test_end_of_day_lost_then_run_again(nursery, tmp_path, mock_clock):
-    """An End-of-Day whose result did not arrive is reported failed ("run it again"); the
-    terminal kept its batch open, so the second one reports the same totals."""
-    stack = await start_stack(nursery, tmp_path)
-    await stack.epj.pay(1000)
-    await stack.epj.pay(2500)
+async def lose_end_of_day(stack: Stack, step: Step) -> tuple[dict[str, Any], Totals]:
+    """Two payments (one reversed) and a refund, then an end-of-day whose conversation the
+    terminal breaks off at `step`; returns what the EPJ learns in the end, and the totals
+    the terminal's batch had."""
+    visa = await final_outcome(stack, await stack.epj.pay(1000))
+    stack.engine.present([CARDS["mastercard"]])
+    await final_outcome(stack, await stack.epj.pay(2500))
+    stack.engine.present([CARDS["amex"]])
+    amex = await final_outcome(stack, await stack.epj.pay(700))
+    assert (await final_outcome(stack, await stack.epj.reverse(amex["id"])))["status"] == \
+        "approved"
+    await final_outcome(stack, await stack.epj.refund(300))
+    assert visa["status"] == "approved"
     await idle(stack.device)
-    stack.arm(FaultKind.DISCONNECT, at=Step.STATUS_SENT)
-    lost = await final_outcome(stack, await stack.epj.end_of_day())
-    assert lost["status"] == "failed" and "run it again" in lost["result_text"]
-    assert len(stack.engine.state.batch) == 2
-    await stack.ready()
-    again = await final_outcome(stack, await stack.epj.end_of_day())
-    assert again["status"] == "approved" and again["details"]["total_amount"] == 3500
-    assert stack.engine.state.batch == []
+    before = totals(stack.engine.state.batch)
+    stack.arm(FaultKind.DISCONNECT, at=step)
+    response = await stack.epj.end_of_day()
+    assert response.json()["status"] == "unknown", response.text
+    return await final_outcome(stack, response), before
+
+
+def per_scheme(summary: Totals) -> dict[str, dict[str, int]]:
+    return {name: {"count": t.count, "amount": t.amount}
+            for name, t in summary.payments.items() if t.count}
+
+
+async def test_end_of_day_lost_before_the_batch_closed(nursery, tmp_path, mock_clock):
+    """The terminal never had our 80 00 to its Status Information, so it kept its batch open:
+    the supervisor runs the end-of-day again and reports that batch's totals. The EPJ asked
+    once and learns them."""
+    stack = await start_stack(nursery, tmp_path)
+    lost, before = await lose_end_of_day(stack, Step.STATUS_SENT)
+    assert lost["status"] == "approved", lost
+    assert "ran the end-of-day again" in lost["result_text"]
+    assert lost["details"]["totals_source"] == "terminal"
+    assert lost["details"]["per_scheme"] == per_scheme(before)
+    assert stack.engine.state.batch == [] and stack.engine.state.batch_number == 2
     await stack.settled()
-    totals = await stack.backend_items("/v1/pos-end-of-day")
-    assert [(t["count"], t["amount"]) for t in totals] == [(2, 3500)]
+    (total,) = await stack.backend_items("/v1/pos-end-of-day")
+    assert (total["count"], total["amount"], total["totals_source"]) == (2, 3500, "terminal")
+
+
+@pytest.mark.parametrize("step", [Step.PRINT, Step.COMPLETION])
+async def test_end_of_day_lost_after_the_batch_closed(nursery, tmp_path, mock_clock, step):
+    """The terminal closed its batch and sent it to its host, then the line broke: the
+    supervisor's Repeat Receipt brings the end-of-day's Status Information again "as in the
+    original transaction" (spec 2.20), totals, trace number and all, and that is the answer:
+    the terminal's totals, reported once, and no second end-of-day."""
+    stack = await start_stack(nursery, tmp_path)
+    lost, before = await lose_end_of_day(stack, step)
+    assert lost["status"] == "approved", lost
+    assert lost["result_text"] == "approved (recovered from the terminal's repeated end-of-day)"
+    details = lost["details"]
+    assert details["totals_source"] == "terminal"
+    assert details["per_scheme"] == per_scheme(before)
+    assert details["total_amount"] == before.amount == 3500
+    assert (details["first_receipt"], details["last_receipt"]) == (1, 5)
+    state = stack.engine.state
+    assert state.batch == [] and state.batch_number == 2  # closed once
+    assert lost["trace_number"] == state.trace_number  # the lost one's, not a new one
+    assert lost["receipt_lines"][0] == "*** KOPI ***"  # the terminal's copy of its receipt
+    assert "DAGSOPPGJØR" in lost["receipt_lines"]
+    # The next end-of-day reports only what came after.
+    await final_outcome(stack, await stack.epj.pay(4000))
+    nxt = await final_outcome(stack, await stack.epj.end_of_day())
+    assert nxt["details"]["total_amount"] == 4000
+    assert nxt["trace_number"] == lost["trace_number"] + 2
+    await stack.settled()
+    totals_sent = await stack.backend_items("/v1/pos-end-of-day")
+    assert [(t["count"], t["amount"], t["totals_source"]) for t in totals_sent] == [
+        (2, 3500, "terminal"), (1, 4000, "terminal")]
+
+
+async def test_end_of_day_lost_at_a_terminal_without_repeat_receipt(nursery, tmp_path,
+                                                                     mock_clock):
+    """The same, at a terminal that answers Repeat Receipt with 84 83: nothing can repeat the
+    totals and the terminal's batch is empty now, so the gateway reconstructs them from its
+    journal, marked so, once."""
+    stack = await start_stack(nursery, tmp_path, device=make_device(repeat_receipt=False))
+    lost, before = await lose_end_of_day(stack, Step.PRINT)
+    assert lost["status"] == "approved", lost
+    assert "totals reconstructed from the gateway's journal (2 payments" in lost["result_text"]
+    assert lost["details"]["totals_source"] == "reconstructed"
+    assert lost["details"]["per_scheme"] == per_scheme(before)
+    assert lost["details"]["total_amount"] == before.amount == 3500
+    assert lost["receipt_lines"] == []  # the terminal could not repeat it
+    assert stack.engine.state.batch_number == 3  # the lost one and the one run again
+    # The next end-of-day reports only what came after.
+    await final_outcome(stack, await stack.epj.pay(4000))
+    nxt = await final_outcome(stack, await stack.epj.end_of_day())
+    assert nxt["details"]["total_amount"] == 4000
+    await stack.settled()
+    totals_sent = await stack.backend_items("/v1/pos-end-of-day")
+    assert [(t["count"], t["amount"], t["totals_source"]) for t in totals_sent] == [
+        (2, 3500, "reconstructed"), (1, 4000, "terminal")]

@@ -76,6 +76,15 @@ async def test_approved_declined_refund_reversal_and_end_of_day(stack: Stack):
     assert stack.device.commands_handled == handled
     again = created(await epj.reverse(second["id"]), "declined")
     assert again["result_code"] == 0xB4
+    # The backend learns which payment each reversal reverses, and marks it reversed.
+    await stack.settled()
+    relayed = {item["gateway_transaction_id"]: item for item in await stack.backend_items()}
+    names_second = {"gateway_transaction_id": second["id"],
+                    "receipt_number": second["receipt_number"]}
+    assert relayed[reversal["id"]]["reverses"] == names_second
+    assert relayed[again["id"]]["reverses"] == names_second
+    assert relayed[second["id"]]["status"] == "reversed"
+    assert relayed[second["id"]]["reversed_by"] == relayed[reversal["id"]]["id"]
 
     books = await assert_books_agree(stack)
     assert books["purchase"] == {1: 12345, 2: 20000} and books["reversed"] == {2: 20000}

@@ -13,7 +13,7 @@ from firmware_sim.faults import FaultKind, Step
 from firmware_sim.serial_server import PtyTerminal
 
 from .conftest import Stack, assert_books_agree, idle, start_stack
-from .test_faults import case_id, final_outcome, settle
+from .test_faults import CASES, case_id, final_outcome, settle
 
 CARDS = {card.name: card for card in DEFAULT_DECK}
 
@@ -66,6 +66,8 @@ LINE_FAULTS = [
     (FaultKind.DELAY, {"at": Step.COMMAND, "seconds": 8.0}, "approved", True),
     # Frames in pieces, with gaps inside T1 (0.2 s): reassembled.
     (FaultKind.FRAGMENT, {"size": 64, "seconds": 0.01}, "approved", True),
+    # The terminal's link ACK and its next frame (or two frames) in one write: split again.
+    (FaultKind.COALESCE, {"seconds": 0.02}, "approved", True),
     # The cable is pulled mid-payment and plugged in again a second later.
     (FaultKind.DISCONNECT, {"at": Step.CARD}, "approved", True),
     (FaultKind.DISCONNECT, {"at": Step.STATUS_SENT}, "approved", True),
@@ -117,3 +119,12 @@ async def test_payments_a_minute_apart_on_one_connection(serial: Stack, mock_clo
         await trio.sleep(60)  # a quiet minute on the same connection
     assert serial.sim.plugs == 1  # type: ignore[union-attr]
     await assert_books_agree(serial)
+
+
+def test_every_simulator_fault_has_an_end_to_end_test():
+    """A fault kind added to the simulator must get a case here or in test_faults.py."""
+    over_tcp = {case[0] for case in CASES}
+    over_serial = {case[0] for case in LINE_FAULTS} | {FaultKind.NOISE}  # test_noisy_line
+    assert over_tcp | over_serial == set(FaultKind)
+    # The serial line's own faults (CRC, NAK, noise) only exist there.
+    assert {FaultKind.BAD_CRC, FaultKind.NAK_STORM, FaultKind.NOISE} <= over_serial
