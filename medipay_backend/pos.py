@@ -4,6 +4,8 @@ Intake is idempotent per record: the gateway chooses an idempotency key, and the
 a fingerprint (SHA-256 of the canonical JSON of the normalised record). A repeat with the same
 fingerprint is a "duplicate" answered with the stored id; the same key with another fingerprint
 raises `IdempotencyConflict`, and the caller's transaction is rolled back, batch and all.
+A reversal that does not fit the payment it names raises `ReversalMismatch` likewise
+(`medipay_backend.pos_reversals`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from medipay_backend.models import PosEndOfDay, PosTransaction
+from medipay_backend.pos_reversals import link_new
 from medipay_backend.schemas import EndOfDayIn, PosTransactionIn
 
 Outcome = Literal["created", "duplicate"]
@@ -41,7 +44,15 @@ class IntakeResult:
     outcome: Outcome
 
 
+# Fields added after records were first stored, with the value that means "not given". They
+# are left out of the fingerprint at that value, so a record stored before they existed still
+# matches its repeat.
+_LATER_FIELDS = {"reverses": None, "totals_source": "terminal"}
+
+
 def fingerprint(content: dict[str, Any]) -> str:
+    content = {key: value for key, value in content.items()
+               if key not in _LATER_FIELDS or value != _LATER_FIELDS[key]}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
@@ -88,18 +99,33 @@ def _intake(session: Session, model: type[Row], entries: Sequence[_Entry]) -> li
 def store_transactions(
     session: Session, gateway_id: str, transactions: Sequence[PosTransactionIn], now: datetime
 ) -> list[IntakeResult]:
+    created: list[PosTransaction] = []
+
     def entry(tx: PosTransactionIn) -> _Entry:
         digest = fingerprint(tx.model_dump(mode="json"))
-        fields = tx.model_dump()
-        return _Entry(
-            key=tx.idempotency_key,
-            fingerprint=digest,
-            build=lambda row_id: PosTransaction(
-                id=row_id, gateway_id=gateway_id, received_at=now, content_sha256=digest, **fields
-            ),
-        )
+        fields = tx.model_dump(exclude={"reverses"})
+        reverses = tx.reverses
 
-    return _intake(session, PosTransaction, [entry(tx) for tx in transactions])
+        def build(row_id: str) -> PosTransaction:
+            row = PosTransaction(
+                id=row_id, gateway_id=gateway_id, received_at=now, content_sha256=digest,
+                reverses_gateway_transaction_id=None if reverses is None
+                else reverses.gateway_transaction_id,
+                reverses_receipt_number=None if reverses is None else reverses.receipt_number,
+                **fields,
+            )
+            created.append(row)
+            return row
+
+        return _Entry(key=tx.idempotency_key, fingerprint=digest, build=build)
+
+    results = _intake(session, PosTransaction, [entry(tx) for tx in transactions])
+    # In request order, after all were flushed: a reversal finds a payment sent before it in
+    # the same request, a payment a reversal stored before it.
+    for row in created:
+        link_new(session, row)
+    session.flush()
+    return results
 
 
 def store_end_of_day(

@@ -8,7 +8,13 @@ from sqlalchemy.orm import Session
 
 from medipay_backend.deps import Services
 from medipay_backend.pos import IdempotencyConflict, IntakeResult
-from medipay_backend.problems import IDEMPOTENCY_CONFLICT, VALIDATION_FAILED, ProblemError
+from medipay_backend.pos_reversals import ReversalMismatch
+from medipay_backend.problems import (
+    IDEMPOTENCY_CONFLICT,
+    REVERSAL_MISMATCH,
+    VALIDATION_FAILED,
+    ProblemError,
+)
 from medipay_backend.schemas import IntakeItemResult, IntakeResults
 
 
@@ -36,7 +42,8 @@ def check_key_owner(gateway_id: str, keys: Sequence[str], field: str) -> None:
 async def store_batch(
     services: Services, work: Callable[[Session], list[IntakeResult]]
 ) -> IntakeResults:
-    """Run an intake in one transaction; a conflicting repeat becomes a 409 problem."""
+    """Run an intake in one transaction; a conflicting repeat becomes a 409 problem, a
+    reversal that does not fit its payment a 422."""
     try:
         results = await services.db.run_check_then_insert(work)
     except IdempotencyConflict as exc:
@@ -44,6 +51,12 @@ async def store_batch(
             IDEMPOTENCY_CONFLICT,
             f"idempotency key {exc.idempotency_key!r} was already used for different content; "
             "nothing in this request was stored",
+            extensions={"idempotency_key": exc.idempotency_key},
+        ) from exc
+    except ReversalMismatch as exc:
+        raise ProblemError(
+            REVERSAL_MISMATCH,
+            f"{exc.reason}; nothing in this request was stored",
             extensions={"idempotency_key": exc.idempotency_key},
         ) from exc
     return IntakeResults(

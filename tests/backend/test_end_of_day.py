@@ -40,6 +40,7 @@ async def test_post_list_and_get(
         "gateway_id": "gw-1",
         "occurred_at": "2026-01-05T16:00:00Z",
         "received_at": "2026-01-05T08:00:00Z",
+        "totals_source": "terminal",
     }
 
 
