@@ -1,6 +1,7 @@
 """The operator's invoicing API: issue invoices, run dunning, import OCR files, act on claims
-(stop, complaint, credit note), read documents, the suspense list and the outstanding
-report. Every route needs the operator token."""
+(stop, complaint, credit note), read documents, handle the suspense list (apply an item to a
+claim, refund it, or mark it handled) and the outstanding report. Every route needs the
+operator token."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from medipay_backend.auth import require_admin
 from medipay_backend.deps import Services, get_services
 from medipay_backend.domain.ocr import OcrError
 from medipay_backend.invoicing import claims as claim_actions
+from medipay_backend.invoicing import suspense as suspense_actions
 from medipay_backend.invoicing.dunning_runner import run_all
 from medipay_backend.invoicing.issuing import issue_pending
 from medipay_backend.invoicing.payments_in import import_ocr
@@ -33,7 +35,10 @@ from medipay_backend.invoicing.schemas import (
     OutstandingOut,
     OutstandingRowOut,
     StopIn,
+    SuspenseApplied,
+    SuspenseApplyIn,
     SuspenseOut,
+    SuspenseRefundIn,
 )
 from medipay_backend.localtime import oslo_date
 from medipay_backend.models_invoicing import Claim, ClaimEvent, IncomingPayment, SuspenseItem
@@ -44,6 +49,21 @@ router = APIRouter(prefix="/v1/invoicing", tags=["invoicing"],
 CLAIM_STATE_CONFLICT = ProblemType("claim-state-conflict", "Not possible in the claim's state",
                                    409)
 OCR_FILE_REJECTED = ProblemType("ocr-file-rejected", "OCR file rejected", 422)
+SUSPENSE_RESOLVED = ProblemType("suspense-item-resolved", "Suspense item already resolved", 409)
+SUSPENSE_AMOUNT = ProblemType("suspense-amount-not-available",
+                              "More than the suspense item holds", 422)
+INVALID_BANK_ACCOUNT = ProblemType("invalid-bank-account", "Not a valid bank account", 422)
+SUSPENSE_REVERSAL = ProblemType("suspense-item-is-reversal",
+                                "A reversal cannot be applied or refunded", 409)
+_SUSPENSE_PROBLEMS = {
+    suspense_actions.SuspenseItemNotFound: NOT_FOUND,
+    suspense_actions.SuspenseItemResolved: SUSPENSE_RESOLVED,
+    suspense_actions.SuspenseItemIsReversal: SUSPENSE_REVERSAL,
+    suspense_actions.ClaimNotFound: NOT_FOUND,
+    suspense_actions.ClaimNotOpen: CLAIM_STATE_CONFLICT,
+    suspense_actions.AmountNotAvailable: SUSPENSE_AMOUNT,
+    suspense_actions.InvalidAccount: INVALID_BANK_ACCOUNT,
+}
 PDF = "application/pdf"
 T = TypeVar("T")
 
@@ -188,14 +208,9 @@ async def credit_note(number: int, body: CreditIn,
 @router.get("/suspense", response_model=list[SuspenseOut], responses=problem_responses(401))
 async def suspense(services: Services = Depends(get_services)) -> list[SuspenseOut]:
     def work(session: Session) -> list[SuspenseOut]:
-        rows = session.execute(
-            sa.select(SuspenseItem, IncomingPayment)
-            .join(IncomingPayment, IncomingPayment.seq == SuspenseItem.payment_seq)
-            .where(SuspenseItem.resolved_at.is_(None)).order_by(SuspenseItem.seq)
-        ).all()
-        return [SuspenseOut(id=item.seq, reason=item.reason, kid=item.kid, amount=item.amount,
-                            paid_on=payment.paid_on, source_ref=payment.source_ref)
-                for item, payment in rows]
+        items = session.scalars(sa.select(SuspenseItem).where(SuspenseItem.resolved_at.is_(None))
+                                .order_by(SuspenseItem.seq)).all()
+        return [_suspense_out(session, item) for item in items]
 
     return await services.db.run(work)
 
@@ -211,24 +226,66 @@ async def outstanding(clinic_id: str, at: date | None = None,
                           receivable=sum(r.receivable for r in items), items=items)
 
 
+def _suspense_out(session: Session, item: SuspenseItem) -> SuspenseOut:
+    payment = session.get(IncomingPayment, item.payment_seq)
+    if payment is None:  # pragma: no cover - a foreign key guarantees it
+        raise ProblemError(NOT_FOUND, f"no payment for suspense item {item.seq}")
+    applied_to = None
+    if item.claim_seq is not None:
+        applied_to = session.scalar(
+            sa.select(Claim.invoice_number).where(Claim.seq == item.claim_seq))
+    return SuspenseOut(id=item.seq, reason=item.reason, kid=item.kid, amount=item.amount,
+                       paid_on=payment.paid_on, source_ref=payment.source_ref,
+                       resolution=item.resolution, applied_to=applied_to,
+                       refund_account=item.refund_account, note=item.note)
+
+
+def _suspense_action(work: Callable[[Session], T]) -> Callable[[Session], T]:
+    """Run an operator's suspense action; its typed errors become problems (nothing is
+    changed: the transaction rolls back)."""
+    def run(session: Session) -> T:
+        try:
+            return work(session)
+        except suspense_actions.SuspenseError as exc:
+            raise ProblemError(_SUSPENSE_PROBLEMS[type(exc)], str(exc)) from exc
+
+    return run
+
+
 @router.post("/suspense/{item_id}/resolve", response_model=SuspenseOut,
              responses=problem_responses(401, 404, 409, 422),
-             summary="Mark a suspense item handled by hand (refund, booked elsewhere), with a note")
+             summary="Mark a suspense item handled by hand (booked elsewhere), with a note")
 async def resolve_suspense(item_id: int, body: NoteIn,
                            services: Services = Depends(get_services)) -> SuspenseOut:
     now = services.clock.now()
+    return await services.db.run(_suspense_action(lambda s: _suspense_out(
+        s, suspense_actions.mark_handled(s, item_id, body.note, now))))
 
-    def work(session: Session) -> SuspenseOut:
-        item = session.get(SuspenseItem, item_id, with_for_update=True)
-        if item is None:
-            raise ProblemError(NOT_FOUND, f"no suspense item {item_id}")
-        if item.resolved_at is not None:
-            raise ProblemError(CLAIM_STATE_CONFLICT, f"suspense item {item_id} is resolved")
-        item.resolved_at, item.note = now, body.note
-        payment = session.get(IncomingPayment, item.payment_seq)
-        if payment is None:  # pragma: no cover - a foreign key guarantees it
-            raise ProblemError(NOT_FOUND, f"no payment for suspense item {item_id}")
-        return SuspenseOut(id=item.seq, reason=item.reason, kid=item.kid, amount=item.amount,
-                           paid_on=payment.paid_on, source_ref=payment.source_ref)
 
-    return await services.db.run(work)
+@router.post("/suspense/{item_id}/apply", response_model=SuspenseApplied,
+             responses=problem_responses(401, 404, 409, 422),
+             summary="Apply a suspense item (or part of it) to a claim, allocated as a payment")
+async def apply_suspense(item_id: int, body: SuspenseApplyIn,
+                         services: Services = Depends(get_services)) -> SuspenseApplied:
+    now = services.clock.now()
+
+    def work(session: Session) -> SuspenseApplied:
+        done = suspense_actions.apply_item(session, item_id, body.invoice_number, body.amount,
+                                           body.note, now)
+        remainder = done.remainder
+        return SuspenseApplied(
+            item=_suspense_out(session, done.item),
+            remainder=None if remainder is None else _suspense_out(session, remainder),
+            claim=_claim_out(session, done.claim))
+
+    return await services.db.run(_suspense_action(work))
+
+
+@router.post("/suspense/{item_id}/refund", response_model=SuspenseOut,
+             responses=problem_responses(401, 404, 409, 422),
+             summary="Record that a suspense item is paid back to the payer's bank account")
+async def refund_suspense(item_id: int, body: SuspenseRefundIn,
+                          services: Services = Depends(get_services)) -> SuspenseOut:
+    now = services.clock.now()
+    return await services.db.run(_suspense_action(lambda s: _suspense_out(
+        s, suspense_actions.refund_item(s, item_id, body.account, body.note, now))))

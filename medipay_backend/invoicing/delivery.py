@@ -8,11 +8,19 @@
    holds it). Dunning letters always go on paper, to the registered address.
 
 A delivery is recorded once per claim and document (unique), so a retried run sends nothing
-twice. The eFaktura directory and network are simulated here (`SimulatedEfaktura`).
+twice. The eFaktura directory and network are simulated (`SimulatedEfaktura` in memory,
+`settings.FileEfaktura` from a file).
+
+An SMTP server that cannot be reached, or that answers with a temporary error, does not lose
+the invoice: `deliver_invoice` raises `DeliveryDeferred`, nothing is recorded, and the next
+run tries again (the rest of the run does not try SMTP again). Only a permanent refusal of the
+address (5xx) sends the invoice on paper instead. A message is given a Message-ID derived from
+the claim, so a copy sent again after a crash can be recognised by the receiver.
 """
 
 from __future__ import annotations
 
+import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -56,12 +64,19 @@ class SimulatedEfaktura:
         return reference
 
 
+class DeliveryDeferred(Exception):
+    """The document could not go out now (SMTP unreachable or busy); retried next run."""
+
+
 @dataclass
 class Channels:
     efaktura: EfakturaDirectory
     smtp: SmtpSettings | None
     print_dir: Path
     ehf_outbox: Path
+    # Set by the first temporary SMTP failure: later e-mails of the run are deferred at once
+    # rather than each waiting for the same timeout.
+    smtp_failed: str | None = None
 
 
 def _paper(channels: Channels, day: date, name: str, pdf: bytes) -> str:
@@ -116,18 +131,45 @@ def deliver_invoice(session: Session, claim: Claim, channels: Channels,
                                               claim.kid, pdf)
         return _record(session, claim, "invoice", "efaktura", now, reference=reference)
     email = recipient.get("email")
+    refused: str | None = None
     if email and channels.smtp is not None:
-        message_id = send_mail(
-            channels.smtp, email, f"Faktura {claim.invoice_number} fra {issuer['name']}",
+        try:
+            message_id = _email(channels, channels.smtp, claim, issuer, email, pdf)
+        except smtplib.SMTPRecipientsRefused as exc:
+            refused = str(exc.recipients)[:200]
+        else:
+            return _record(session, claim, "invoice", "email", now, to=email,
+                           message_id=message_id)
+    printed = _paper(channels, claim.issue_date, f"{claim.invoice_number}-faktura.pdf", pdf)
+    return _record(session, claim, "invoice", "paper", now, path=printed,
+                   address=recipient.get("address"),
+                   **({"email_refused": refused} if refused else {}))
+
+
+def _email(channels: Channels, smtp: SmtpSettings, claim: Claim, issuer: dict[str, Any],
+           to: str, pdf: bytes) -> str:
+    """Send the invoice; its Message-ID. A permanent refusal of the address raises
+    `SMTPRecipientsRefused`; anything else that fails raises `DeliveryDeferred`."""
+    if channels.smtp_failed is not None:
+        raise DeliveryDeferred(f"SMTP failed earlier in this run: {channels.smtp_failed}")
+    domain = smtp.sender.rsplit("@", 1)[-1]
+    try:
+        return send_mail(
+            smtp, to, f"Faktura {claim.invoice_number} fra {issuer['name']}",
             f"Vedlagt er faktura {claim.invoice_number}. Betal med KID {claim.kid} til "
             f"konto {issuer['bank_account']} innen {claim.due_date:%d.%m.%Y}.",
             [Attachment(f"faktura-{claim.invoice_number}.pdf", pdf)],
+            message_id=f"<faktura-{claim.invoice_number}@{domain}>",
         )
-        return _record(session, claim, "invoice", "email", now, to=email,
-                       message_id=message_id)
-    printed = _paper(channels, claim.issue_date, f"{claim.invoice_number}-faktura.pdf", pdf)
-    return _record(session, claim, "invoice", "paper", now, path=printed,
-                   address=recipient.get("address"))
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        if codes and all(code >= 500 for code in codes):
+            raise  # the address does not exist: paper instead
+        channels.smtp_failed = str(exc)[:200]
+        raise DeliveryDeferred(channels.smtp_failed) from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        channels.smtp_failed = str(exc)[:200] or type(exc).__name__
+        raise DeliveryDeferred(channels.smtp_failed) from exc
 
 
 def print_letters(session: Session, day: date, channels: Channels, now: datetime,
@@ -153,16 +195,62 @@ def print_letters(session: Session, day: date, channels: Channels, now: datetime
     return printed
 
 
+def undelivered(session: Session, after_seq: int = 0, limit: int = 1000) -> list[int]:
+    """Open claims (seq, ascending, above `after_seq`) whose invoice has not gone out yet; a
+    claim paid, stopped or credited before that gets no invoice."""
+    return list(session.scalars(
+        sa.select(Claim.seq).where(Claim.seq > after_seq, Claim.state == "open")
+        .where(~sa.exists().where(Delivery.claim_seq == Claim.seq,
+                                  Delivery.document == "invoice"))
+        .order_by(Claim.seq).limit(limit)
+    ))
+
+
+def deliver_one(session: Session, claim_seq: int, channels: Channels, now: datetime) -> str:
+    """Deliver one claim's invoice in the caller's transaction; the channel, or "deferred"."""
+    claim = session.get(Claim, claim_seq)
+    if claim is None:  # pragma: no cover - taken from `undelivered`
+        raise LookupError(f"no claim {claim_seq}")
+    try:
+        return deliver_invoice(session, claim, channels, now).channel
+    except DeliveryDeferred:
+        return "deferred"
+
+
 def deliver_pending(session: Session, channels: Channels, now: datetime,
                     limit: int = 1000) -> dict[str, int]:
-    """Deliver up to `limit` issued invoices that have no delivery yet; count per channel."""
-    claims = session.scalars(
-        sa.select(Claim).where(~sa.exists().where(Delivery.claim_seq == Claim.seq,
-                                                  Delivery.document == "invoice"))
-        .order_by(Claim.seq).limit(limit)
-    ).all()
+    """Deliver up to `limit` issued invoices that have no delivery yet; count per channel
+    ("deferred": the e-mail could not be sent now; it is tried again next time)."""
     counts: dict[str, int] = {}
-    for claim in claims:
-        channel = deliver_invoice(session, claim, channels, now).channel
+    for seq in undelivered(session, limit=limit):
+        channel = deliver_one(session, seq, channels, now)
         counts[channel] = counts.get(channel, 0) + 1
     return counts
+
+
+def unprinted_letters(session: Session, after_seq: int = 0, limit: int = 1000) -> list[int]:
+    """Letters (event seq, ascending, above `after_seq`) of open claims not printed yet."""
+    return list(session.scalars(
+        sa.select(ClaimEvent.seq).join(Claim, Claim.seq == ClaimEvent.claim_seq)
+        .where(ClaimEvent.kind == "letter", ClaimEvent.seq > after_seq, Claim.state == "open")
+        .where(~sa.exists().where(Delivery.claim_seq == ClaimEvent.claim_seq,
+                                  Delivery.document == ClaimEvent.step_id))
+        .order_by(ClaimEvent.seq).limit(limit)
+    ))
+
+
+def print_letter(session: Session, event_seq: int, day: date, channels: Channels,
+                 now: datetime) -> bool:
+    """Put one letter into `day`'s print batch (False if it was printed already)."""
+    event = session.get(ClaimEvent, event_seq)
+    claim = None if event is None else session.get(Claim, event.claim_seq)
+    if event is None or claim is None:  # pragma: no cover - taken from `unprinted_letters`
+        raise LookupError(f"no letter {event_seq}")
+    document = event.step_id or f"letter-{event.seq}"
+    if _done(session, claim, document) is not None:
+        return False
+    path = _paper(channels, day, f"{claim.invoice_number}-{document}.pdf",
+                  letter_pdf(session, claim, event))
+    _record(session, claim, document, "paper", now, path=path,
+            address=event.detail.get("address"), letter_date=event.on_date.isoformat())
+    return True

@@ -7,7 +7,8 @@ runs in several processes share the work and a rerun on the same day finds nothi
 Per step: a fee (from the dated fee table, by the claim's due date and principal left; the
 heavy collection fee replaces the light one), a letter (its amounts, interest to the day, the
 pay-by date, always to the registered address), an SMS (queued as `sms_pending`, sent by the
-job handler), a call task, the handover, a deadline or the payment remark.
+job handler with a card/Vipps payment link of its own), a call task, the handover, a deadline
+or the payment remark.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from medipay_backend.models_invoicing import Claim, ClaimEvent
 from medipay_backend.models_orders import Invoice, Order
 
 RUN_CHUNK = 1000
+# Where the SMS's payment link goes; the link is made when the SMS is sent (`jobs`).
+LINK_SLOT = "[lenke]"
 ONE_DAY = timedelta(days=1)
 AddressLookup = Callable[[str], Address | None]
 
@@ -149,8 +152,8 @@ def do_step(
             detail["to"] = order.sms_to or (order.patient or {}).get("mobile")
             detail["text"] = (
                 f"Påminnelse: faktura {claim.invoice_number} på kr {kroner(owed.total, ' ')} "
-                f"forfalt {claim.due_date:%d.%m.%Y}. Betal til konto "
-                f"{PROVIDER['bank_account']} med KID {claim.kid}. "
+                f"forfalt {claim.due_date:%d.%m.%Y}. Betal med kort eller Vipps: {LINK_SLOT} "
+                f"eller til konto {PROVIDER['bank_account']} med KID {claim.kid}. "
                 "Har du betalt, se bort fra denne meldingen."
             )
     if step.action is Action.CALL and due.window_ends is not None:

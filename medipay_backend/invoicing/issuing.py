@@ -2,7 +2,8 @@
 an open claim. Idempotent: an invoice that already has a claim is skipped.
 
 The invoice number is 100000 + the invoice's row number, so it is unique and needs no
-counter. The KID is the order's. The due date is the issue date + `PAYMENT_DAYS`.
+counter. The KID is the order's. The due date is the issue date + `PAYMENT_DAYS`. A
+Fakturaservice claim is also registered in the ledger as the clinic's memo (`fs_claim`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from medipay_backend.domain.dunning import FAKTURASERVICE_SCHEDULE, ClaimState, Stage
+from medipay_backend.invoicing.ledger_posts import register_claim
 from medipay_backend.invoicing.progress import next_action_on
 from medipay_backend.localtime import oslo_date
 from medipay_backend.models_clinics import Clinic
@@ -55,6 +57,7 @@ def issue_invoice(session: Session, invoice: Invoice, now: datetime) -> Claim:
     )
     session.add(claim)
     session.flush()
+    register_claim(session, claim, now)
     return claim
 
 

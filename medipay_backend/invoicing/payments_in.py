@@ -4,7 +4,9 @@ A payment is matched to an open claim by KID and split by `allocate` (costs, int
 invoice fee, principal). What cannot be placed goes to the suspense list for manual handling:
 an unknown, ambiguous or invalid KID, a reversal, a payment to a closed claim (all of it), or
 the part of a payment above what was owed. Every payment has a `source_ref` that is unique,
-so importing the same file twice records nothing new.
+so importing the same file twice records nothing new. Each payment is posted to the ledger in
+the same transaction, as it was allocated (`ledger_posts`): the clinic's part of a
+Fakturaservice claim then waits for the clinic's next settlement of stream fakturaservice.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from medipay_backend.domain.ocr import OcrPayment, parse_ocr
 from medipay_backend.domain.rates import DEFAULT_INTEREST, RateTable
 from medipay_backend.invoicing.balance import outstanding, owner_of
 from medipay_backend.invoicing.dunning_runner import principal_changes
+from medipay_backend.invoicing.ledger_posts import post_incoming
 from medipay_backend.models_invoicing import Claim, ClaimEvent, IncomingPayment, SuspenseItem
 
 
@@ -69,16 +72,8 @@ def _apply(session: Session, claim: Claim, payment: IncomingPayment, paid_on: da
     return split
 
 
-def record_payment(
-    session: Session, *, source: str, source_ref: str, kid: str | None, amount: int,
-    paid_on: date, now: datetime, problem: str | None = None,
-    rates: RateTable[int] = DEFAULT_INTEREST,
-) -> tuple[IncomingPayment, bool]:
-    """Record one payment and allocate it; (payment, False) if `source_ref` was seen."""
-    existing = session.scalar(
-        sa.select(IncomingPayment).where(IncomingPayment.source_ref == source_ref))
-    if existing is not None:
-        return existing, False
+def _new_payment(session: Session, source: str, source_ref: str, kid: str | None, amount: int,
+                 paid_on: date, now: datetime) -> IncomingPayment:
     payment = IncomingPayment(
         source=source, source_ref=source_ref, kid=kid, claim_seq=None, paid_on=paid_on,
         amount=amount, fees=0, interest=0, invoice_fee=0, principal=0, overpayment=0,
@@ -86,23 +81,63 @@ def record_payment(
     )
     session.add(payment)
     session.flush()
-    if problem is not None or kid is None:
-        _suspense(session, payment, problem or "invalid_kid", amount, now)
-        return payment, True
-    claims = session.scalars(
-        sa.select(Claim).where(Claim.kid == kid).with_for_update()).all()
-    if len(claims) != 1:
-        _suspense(session, payment, "unknown_kid" if not claims else "ambiguous_kid",
-                  amount, now)
-        return payment, True
-    claim = claims[0]
+    return payment
+
+
+def _seen(session: Session, source_ref: str) -> IncomingPayment | None:
+    return session.scalar(
+        sa.select(IncomingPayment).where(IncomingPayment.source_ref == source_ref))
+
+
+def _place(session: Session, claim: Claim, payment: IncomingPayment, now: datetime,
+           rates: RateTable[int]) -> None:
+    """Allocate `payment` to `claim` (all of it to suspense if the claim is closed), then
+    post it to the ledger."""
     payment.claim_seq = claim.seq
     if claim.state != "open":
-        _suspense(session, payment, "claim_closed", amount, now)
+        _suspense(session, payment, "claim_closed", payment.amount, now)
+    else:
+        split = _apply(session, claim, payment, payment.paid_on, now, rates)
+        if split.overpayment:
+            _suspense(session, payment, "overpayment", split.overpayment, now)
+    post_incoming(session, payment, claim, now)
+
+
+def record_payment(
+    session: Session, *, source: str, source_ref: str, kid: str | None, amount: int,
+    paid_on: date, now: datetime, problem: str | None = None,
+    rates: RateTable[int] = DEFAULT_INTEREST,
+) -> tuple[IncomingPayment, bool]:
+    """Record one payment, match it by KID, allocate and post it; (payment, False) if
+    `source_ref` was seen."""
+    existing = _seen(session, source_ref)
+    if existing is not None:
+        return existing, False
+    payment = _new_payment(session, source, source_ref, kid, amount, paid_on, now)
+    claims = [] if problem is not None or kid is None else session.scalars(
+        sa.select(Claim).where(Claim.kid == kid).with_for_update()).all()
+    if len(claims) != 1:
+        reason = problem or ("invalid_kid" if kid is None else
+                             "unknown_kid" if not claims else "ambiguous_kid")
+        _suspense(session, payment, reason, amount, now)
+        if reason != "reversal":  # a reversal takes money back: nothing to deposit
+            post_incoming(session, payment, None, now)
         return payment, True
-    split = _apply(session, claim, payment, paid_on, now, rates)
-    if split.overpayment:
-        _suspense(session, payment, "overpayment", split.overpayment, now)
+    _place(session, claims[0], payment, now, rates)
+    return payment, True
+
+
+def pay_claim(
+    session: Session, claim: Claim, *, source: str, source_ref: str, amount: int,
+    paid_on: date, now: datetime, rates: RateTable[int] = DEFAULT_INTEREST,
+) -> tuple[IncomingPayment, bool]:
+    """A payment made to a known claim (card or Vipps from its link, a suspense item applied
+    by an operator): allocated like any other; (payment, False) if `source_ref` was seen."""
+    existing = _seen(session, source_ref)
+    if existing is not None:
+        return existing, False
+    payment = _new_payment(session, source, source_ref, claim.kid, amount, paid_on, now)
+    _place(session, claim, payment, now, rates)
     return payment, True
 
 

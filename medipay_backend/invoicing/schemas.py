@@ -79,6 +79,30 @@ class SuspenseOut(BaseModel):
     amount: int
     paid_on: date
     source_ref: str
+    resolution: str | None = Field(
+        default=None, description="handled, applied or refunded; null while unresolved")
+    applied_to: int | None = Field(default=None, description="invoice number, when applied")
+    refund_account: str | None = None
+    note: str | None = None
+
+
+class SuspenseApplyIn(BaseModel):
+    invoice_number: int = Field(gt=0)
+    amount: int | None = Field(default=None, gt=0,
+                               description="Øre to apply; null: the whole item")
+    note: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class SuspenseRefundIn(BaseModel):
+    account: str = Field(min_length=11, max_length=14,
+                         description="The payer's Norwegian bank account (11 digits, MOD11)")
+    note: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class SuspenseApplied(BaseModel):
+    item: SuspenseOut
+    remainder: SuspenseOut | None
+    claim: ClaimOut
 
 
 class OutstandingRowOut(BaseModel):

@@ -37,13 +37,16 @@ def ensure_clinic(session: Session, now: datetime, clinic_id: str = CLINIC) -> N
 def make_claim(
     session: Session, now: datetime, *, amount: int = 100_000, invoice_fee: int = 4_900,
     route: str = "fakturaservice", number: int | None = None, clinic_id: str = CLINIC,
-    recipient: dict[str, Any] | None = None,
+    recipient: dict[str, Any] | None = None, account_id: str | None = None,
 ) -> Claim:
+    """An order and its invoice record, issued at `now`. The clinic is made unless it exists
+    (then name its `account_id`)."""
     ensure_clinic(session, now, clinic_id)
+    account_id = account_id or f"{clinic_id}-main"
     kid = make_kid(number if number is not None else uuid.uuid4().int, "mod10")
     order_id = str(uuid.uuid4())
     session.add(Order(
-        id=order_id, clinic_id=clinic_id, account_id=f"{clinic_id}-main",
+        id=order_id, clinic_id=clinic_id, account_id=account_id,
         idempotency_key=order_id, content_sha256="0" * 64, external_reference=None,
         status="invoiced", status_reason="poor_score", payment_method=None, amount=amount,
         invoice_fee=invoice_fee, currency="NOK", kid=kid, kid_generated=True,
@@ -56,7 +59,7 @@ def make_claim(
     session.flush()
     invoice = Invoice(
         id=str(uuid.uuid4()), order_id=order_id, clinic_id=clinic_id,
-        account_id=f"{clinic_id}-main", route=route, origin="fallback", reason="poor_score",
+        account_id=account_id, route=route, origin="fallback", reason="poor_score",
         recipient=recipient or {"kind": "patient", "name": "Kari Nordmann",
                                 "address": ADDRESS, "email": None, "address_source": "epj"},
         amount=amount, invoice_fee=invoice_fee, total=amount + invoice_fee, currency="NOK",

@@ -3,17 +3,10 @@ over a real local SMTP server (aiosmtpd), else the paper batch; letters on paper
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree as ET
-
-import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
 
 from medipay.clock import SimulatedClock
 from medipay_backend.db import Database
@@ -28,35 +21,9 @@ from medipay_backend.invoicing.ehf import CBC, CUSTOMIZATION
 from medipay_backend.localtime import oslo_date
 
 from ..people import ADDRESS, ADULT, ORG_NUMBER
+from .conftest import Inbox
 from .seed import make_claim
 from .test_dunning_walk import registry, walk
-
-
-class Inbox(Sink):
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, SmtpSettings]]:
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, SmtpSettings("127.0.0.1", port, "faktura@medipay.test")
-    finally:
-        controller.stop()
 
 
 def channels(tmp_path: Path, smtp: SmtpSettings | None = None,
