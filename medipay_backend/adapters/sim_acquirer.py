@@ -26,6 +26,7 @@ from stdnum import luhn
 from medipay_backend.adapters.acquirer import (
     AcquirerError,
     CardPayment,
+    CardRefund,
     CardSession,
     CardStatus,
 )
@@ -51,6 +52,9 @@ class SimulatedAcquirer:
         self._payments: dict[str, _Sim] = {}
         self._lock = threading.Lock()
         self.captures = 0
+        self._refunds: dict[str, CardRefund] = {}  # by our reference
+        # Tests set this to make the next N refund calls fail as an unreachable acquirer.
+        self.refund_outages = 0
         self.router = self._routes()
 
     def _get(self, payment_id: str) -> _Sim:
@@ -97,6 +101,31 @@ class SimulatedAcquirer:
             sim = replace(sim, payment=replace(sim.payment, status="cancelled"))
             self._payments[payment_id] = sim
             return sim.payment
+
+    async def refund(self, payment_id: str, amount: int, *, reference: str) -> CardRefund:
+        with self._lock:
+            if self.refund_outages > 0:
+                self.refund_outages -= 1
+                raise AcquirerError("acquirer unavailable (simulated outage)")
+            known = self._refunds.get(reference)
+            if known is not None:
+                if (known.payment_id, known.amount) != (payment_id, amount):
+                    raise AcquirerError(f"refund reference {reference!r} used for another refund")
+                return known
+            sim = self._payments.get(payment_id)
+            if sim is None or sim.payment.status != "captured":
+                raise AcquirerError("only a captured payment can be refunded")
+            refunded = sum(r.amount for r in self._refunds.values() if r.payment_id == payment_id)
+            if not 0 < amount <= sim.payment.amount - refunded:
+                raise AcquirerError(f"refund of {amount} exceeds what is left of the payment")
+            done = CardRefund("refund_" + secrets.token_hex(12), payment_id, amount, reference)
+            self._refunds[reference] = done
+            return done
+
+    def refunded(self, payment_id: str) -> int:
+        """What has been refunded of a payment (for tests and the demo)."""
+        with self._lock:
+            return sum(r.amount for r in self._refunds.values() if r.payment_id == payment_id)
 
     def _finish(self, payment_id: str, approved: bool, card: str, reason: str | None
                 ) -> Response:

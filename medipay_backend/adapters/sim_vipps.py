@@ -4,7 +4,9 @@ Mounted in the backend at /sim/vipps (the default Vipps base URL), it answers th
 shapes as the real API: POST /epayment/v1/payments gives a `redirectUrl`; the patient's
 browser goes there, to a page standing in for the app, and approves (AUTHORIZED) or rejects
 (ABORTED); the browser then returns to the merchant's `returnUrl`. Payments left alone can be
-expired with `expire()`.
+expired with `expire()`. Captured payments can be refunded, in parts, with an Idempotency-Key
+per refund: a repeated key answers without refunding again, a reused one with another amount
+is a 409.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class SimulatedVipps:
     def __init__(self) -> None:
         self._payments: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._refund_keys: dict[str, tuple[str, int]] = {}  # Idempotency-Key -> (ref, value)
+        # Tests set this to make the next N refund calls answer 503, as Vipps may.
+        self.refund_outages = 0
         self.app = self._build()
 
     def expire(self, reference: str) -> None:
@@ -51,7 +56,7 @@ class SimulatedVipps:
                 "authorizedAmount": {"currency": "NOK", "value": authorized},
                 "capturedAmount": {"currency": "NOK", "value": payment["captured"]},
                 "cancelledAmount": {"currency": "NOK", "value": payment["cancelled"]},
-                "refundedAmount": {"currency": "NOK", "value": 0},
+                "refundedAmount": {"currency": "NOK", "value": payment["refunded"]},
             },
             "paymentMethod": {"type": "WALLET"},
         }
@@ -82,6 +87,7 @@ class SimulatedVipps:
                 if reference not in self._payments:
                     self._payments[reference] = {
                         "state": "CREATED", "amount": value, "captured": 0, "cancelled": 0,
+                        "refunded": 0,
                         "returnUrl": body.get("returnUrl", "/"),
                         "description": body.get("paymentDescription", ""),
                         "psp": str(secrets.randbelow(10**10)),
@@ -122,6 +128,34 @@ class SimulatedVipps:
                 if payment["state"] == "AUTHORIZED":
                     payment["cancelled"] = payment["amount"]
                 payment["state"] = "TERMINATED" if payment["state"] != "ABORTED" else "ABORTED"
+                return self._view(reference)
+
+        @app.post(f"{_API}/{{reference}}/refund")
+        async def refund(
+            reference: str, request: Request,
+            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+        ) -> Any:
+            body = await request.json()
+            value = body.get("modificationAmount", {}).get("value")
+            with self._lock:
+                if self.refund_outages > 0:
+                    self.refund_outages -= 1
+                    return _error(503, "service unavailable (simulated outage)")
+                payment = self._payments.get(reference)
+                if payment is None:
+                    return _error(404, "no such payment")
+                if not idempotency_key:
+                    return _error(400, "Idempotency-Key header missing")
+                seen = self._refund_keys.get(idempotency_key)
+                if seen is not None:
+                    if seen != (reference, value):
+                        return _error(409, "Idempotency-Key reused with another request")
+                    return self._view(reference)
+                left = payment["captured"] - payment["refunded"]
+                if not isinstance(value, int) or not 0 < value <= left:
+                    return _error(400, f"refund must be 1..{left} (captured and not refunded)")
+                payment["refunded"] += value
+                self._refund_keys[idempotency_key] = (reference, value)
                 return self._view(reference)
 
         @app.get("/app/{reference}")

@@ -1,8 +1,9 @@
 """Vipps through its ePayment API (v1): the request and response shapes, and its states.
 
 create -> the patient approves in the Vipps app -> AUTHORIZED -> capture. A payment the
-patient rejects ends ABORTED; one left alone ends EXPIRED. Every modifying call carries an
-Idempotency-Key, so retrying a capture never captures twice.
+patient rejects ends ABORTED; one left alone ends EXPIRED. A captured payment is given back
+(in full or in parts) with refund. Every modifying call carries an Idempotency-Key, so
+retrying a capture or a refund never moves the money twice.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class VippsPayment:
     authorized: int
     captured: int
     psp_reference: str | None = None
+    refunded: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,15 @@ class VippsClient:
                          headers=await self._headers(f"cancel-{reference}"))
         return await self.get(reference)
 
+    async def refund(self, reference: str, amount: int, *, idempotency_key: str
+                     ) -> VippsPayment:
+        """Give back `amount` of what was captured. Vipps answers a repeat with the same
+        `idempotency_key` without refunding again, so one key per refund (our credit id)."""
+        await self._call("POST", f"{_API}/{reference}/refund",
+                         json={"modificationAmount": {"currency": "NOK", "value": amount}},
+                         headers=await self._headers(idempotency_key))
+        return await self.get(reference)
+
 
 def _payment(body: dict[str, Any]) -> VippsPayment:
     aggregate = body.get("aggregate", {})
@@ -114,4 +125,5 @@ def _payment(body: dict[str, Any]) -> VippsPayment:
         authorized=int(aggregate.get("authorizedAmount", {}).get("value", 0)),
         captured=int(aggregate.get("capturedAmount", {}).get("value", 0)),
         psp_reference=body.get("pspReference"),
+        refunded=int(aggregate.get("refundedAmount", {}).get("value", 0)),
     )
