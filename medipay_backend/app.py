@@ -5,12 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from medipay.clock import Clock
+from medipay_backend.api import clinic_admins as clinic_admins_api
 from medipay_backend.api import clinics, gateways, orders, pos, settlements, sms_outbox
 from medipay_backend.api import invoicing as invoicing_api
+from medipay_backend.api import reports as reports_api
+from medipay_backend.checkout import claim_routes
 from medipay_backend.checkout import routes as checkout_routes
 from medipay_backend.db import Database
 from medipay_backend.deps import Services
 from medipay_backend.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from medipay_backend.portal import routes as portal_routes
 from medipay_backend.problems import install_problem_handlers
 from medipay_backend.runtime import Runtime
 from medipay_backend.schemas import Health
@@ -46,8 +50,12 @@ def create_app(
     app.include_router(orders.router)
     app.include_router(sms_outbox.router)
     app.include_router(settlements.router)
+    app.include_router(reports_api.router)
     app.include_router(checkout_routes.router)
+    app.include_router(claim_routes.router)  # payment links of dunning SMS under /f
     app.include_router(invoicing_api.router)
+    app.include_router(clinic_admins_api.router)
+    app.include_router(portal_routes.router)  # the clinic admin portal under /klinikk
     # Simulators stand in for the acquirer's and Vipps' pages when no real ones are set up.
     if runtime.sim_acquirer is not None:
         app.include_router(runtime.sim_acquirer.router)

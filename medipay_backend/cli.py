@@ -96,6 +96,7 @@ def backend_settle(
     from medipay_backend.config import load_backend_config
     from medipay_backend.db import Database, make_engine, migrate
     from medipay_backend.localtime import kroner, oslo_date
+    from medipay_backend.settlement.mailing import mailing_status, send_due_reports
     from medipay_backend.settlement.service import settle_day
 
     settings = load_backend_config(config)
@@ -107,19 +108,25 @@ def backend_settle(
         _fail(f"not a date: {day!r}")
         return
     engine = make_engine(settings.resolved_database_url())
+    smtp = settings.smtp.settings()
     try:
         migrate(engine)
+        database = Database(engine)
         rows = trio.run(lambda: settle_day(
-            Database(engine), clock, when, settings.data_dir / "settlements",
+            database, clock, when, settings.data_dir / "settlements",
             clinic_id=clinic or None, force=bool(clinic)))
+        if smtp is not None:  # else the service's scheduler records them as skipped
+            trio.run(send_due_reports, database, clock, smtp)
+        ids = [row.id for row in rows]
+        mail = database.transaction(lambda s: [mailing_status(s, i)["status"] for i in ids])
     finally:
         engine.dispose()
     table = Table(title=f"Settlements {when.isoformat()}", title_justify="left")
-    for column in ("clinic", "stream", "count", "payout", "carried", "files"):
+    for column in ("clinic", "stream", "count", "payout", "carried", "files", "e-mail"):
         table.add_column(column)
-    for row in rows:
+    for row, mailed in zip(rows, mail, strict=True):
         table.add_row(row.clinic_id, row.stream, str(row.count), kroner(row.total, " "),
-                      kroner(row.carried_forward, " "), ", ".join(sorted(row.files)))
+                      kroner(row.carried_forward, " "), ", ".join(sorted(row.files)), mailed)
     console.print(table)
 
 
@@ -163,16 +170,20 @@ def clinic_create(
     clinic_id: Annotated[str, typer.Argument(help="Operator-chosen id, e.g. oslo-legesenter.")],
     name: Annotated[str, typer.Option(help="The clinic's name.")],
     org_number: Annotated[str, typer.Option(help="Norwegian organisation number.")],
+    report_email: Annotated[str | None, typer.Option(
+        help="Where settlement reports are e-mailed (default: none, download only).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create a clinic with the default agreement (idempotent)."""
     from medipay_backend.clinics import AlreadyExists, create_clinic
     from medipay_backend.schemas_clinics import ClinicIn
 
-    clinic = _valid(ClinicIn, clinic_id=clinic_id, name=name, org_number=org_number)
+    clinic = _valid(ClinicIn, clinic_id=clinic_id, name=name, org_number=org_number,
+                    report_email=report_email)
     try:
         record, outcome = _with_database(config, lambda s, now, _: create_clinic(
-            s, clinic.clinic_id, clinic.name, clinic.org_number, None, now))
+            s, clinic.clinic_id, clinic.name, clinic.org_number, None, now,
+            report_email=clinic.report_email))
     except AlreadyExists as exc:
         _fail(str(exc))
         return
@@ -350,33 +361,44 @@ def backend_outstanding(
 
 @backend_app.command("deliver")
 def backend_deliver(
-    out: Annotated[Path, typer.Option(help="Directory for the print batches and EHF files")],
-    smtp_host: Annotated[str, typer.Option(help="Empty: no e-mail, paper instead")] = "",
+    out: Annotated[Path | None, typer.Option(
+        help="Directory for the print batches, EHF and eFaktura files. Default: the "
+             "[invoicing] configuration")] = None,
+    smtp_host: Annotated[str, typer.Option(help="Default: [smtp] host; empty there: no "
+                                                "e-mail, paper instead")] = "",
     smtp_port: int = 25,
     smtp_from: str = "faktura@medipay.invalid",
     letters_day: Annotated[str, typer.Option(help="YYYY-MM-DD: also print that day's "
                                                   "letters")] = "",
     config: ConfigOption = None,
 ) -> None:
-    """Deliver issued invoices not delivered yet (EHF, e-mail or paper; eFaktura is
-    simulated and has no acceptances here) and print a day's dunning letters."""
+    """Deliver issued invoices not delivered yet (EHF, eFaktura for the national IDs in the
+    configured acceptance file, e-mail or paper) and print a day's dunning letters. The
+    daily job does the same every morning; this is for a manual run."""
     from datetime import date
 
+    from medipay_backend.config import load_backend_config
     from medipay_backend.invoicing.delivery import (
         Channels,
-        SimulatedEfaktura,
         SmtpSettings,
         deliver_pending,
         print_letters,
     )
+    from medipay_backend.invoicing.settings import FileEfaktura, InvoicingSettings
 
-    channels = Channels(
-        efaktura=SimulatedEfaktura(),
-        smtp=SmtpSettings(smtp_host, smtp_port, smtp_from) if smtp_host else None,
-        print_dir=out / "print", ehf_outbox=out / "ehf",
-    )
+    settings = load_backend_config(config)
+    where = settings.invoicing.settings(settings.data_dir)
+    if out is not None:
+        where = InvoicingSettings(out / "print", out / "ehf", out / "efaktura",
+                                  where.efaktura_accepted_file)
+    smtp = (SmtpSettings(smtp_host, smtp_port, smtp_from) if smtp_host
+            else settings.smtp.settings())
 
     def work(session: Any, now: Any, _: str) -> tuple[dict[str, int], int]:
+        from medipay_backend.localtime import oslo_date
+
+        channels = Channels(efaktura=FileEfaktura.load(where, oslo_date(now)), smtp=smtp,
+                            print_dir=where.print_dir, ehf_outbox=where.ehf_outbox)
         counts = deliver_pending(session, channels, now, limit=1_000_000)
         printed = (print_letters(session, date.fromisoformat(letters_day), channels, now)
                    if letters_day else 0)
@@ -384,3 +406,232 @@ def backend_deliver(
 
     counts, printed = _with_database(config, work)
     console.print(f"invoices delivered: {counts}  letters printed: {printed}", markup=False)
+    if counts.get("deferred"):
+        console.print("e-mail could not be sent now; run again later for the deferred ones")
+
+
+suspense_app = typer.Typer(help="Payments no claim could take: list, apply to a claim, refund.",
+                           no_args_is_help=True)
+backend_app.add_typer(suspense_app, name="suspense")
+
+
+@suspense_app.command("list")
+def suspense_list(config: ConfigOption = None) -> None:
+    """Unresolved suspense items (unknown KID, overpayment, closed claim, ...)."""
+    import sqlalchemy as sa
+
+    from medipay_backend.localtime import kroner
+    from medipay_backend.models_invoicing import IncomingPayment, SuspenseItem
+
+    rows = _with_database(config, lambda s, now, _: [
+        (item.seq, item.reason, item.kid or "", item.amount, payment.paid_on.isoformat())
+        for item, payment in s.execute(
+            sa.select(SuspenseItem, IncomingPayment)
+            .join(IncomingPayment, IncomingPayment.seq == SuspenseItem.payment_seq)
+            .where(SuspenseItem.resolved_at.is_(None)).order_by(SuspenseItem.seq))])
+    table = Table("id", "reason", "KID", "amount (kr)", "paid on")
+    for seq, reason, kid, amount, paid_on in rows:
+        table.add_row(str(seq), reason, kid, kroner(amount, " "), paid_on)
+    console.print(table)
+
+
+def _suspense(work: Callable[[Any, Any], str], config: Path | None) -> None:
+    from medipay_backend.invoicing.suspense import SuspenseError
+
+    try:
+        message = _with_database(config, lambda s, now, _: work(s, now))
+    except SuspenseError as exc:
+        _fail(str(exc))
+        return
+    console.print(message, markup=False, soft_wrap=True)
+
+
+@suspense_app.command("apply")
+def suspense_apply(
+    item: int, invoice_number: int,
+    amount: Annotated[int | None, typer.Option(help="Øre; default: the whole item")] = None,
+    note: str = "", config: ConfigOption = None,
+) -> None:
+    """Apply a suspense item to a claim: allocated as a payment on the day it was paid."""
+    from medipay_backend.invoicing.suspense import apply_item
+
+    def work(session: Any, now: Any) -> str:
+        done = apply_item(session, item, invoice_number, amount, note or None, now)
+        left = f"; {done.remainder.amount} øre left as item {done.remainder.seq}" \
+            if done.remainder else ""
+        return (f"item {item} applied to invoice {invoice_number} ({done.payment.amount} øre, "
+                f"claim {done.claim.state}){left}")
+
+    _suspense(work, config)
+
+
+@suspense_app.command("refund")
+def suspense_refund(item: int, account: str, note: str = "",
+                    config: ConfigOption = None) -> None:
+    """Record that a suspense item was paid back to the payer's bank account."""
+    from medipay_backend.invoicing.suspense import refund_item
+
+    def work(session: Any, now: Any) -> str:
+        done = refund_item(session, item, account, note or None, now)
+        return f"item {item} refunded: {done.amount} øre to {done.refund_account}"
+
+    _suspense(work, config)
+
+
+# --- clinic administrators (the clinic portal) --------------------------------------------
+
+clinic_admin_app = typer.Typer(
+    help="Clinic administrators: the people who log in to the clinic portal (/klinikk).",
+    no_args_is_help=True,
+)
+backend_app.add_typer(clinic_admin_app, name="clinic-admin")
+
+
+def _portal_login_url(config: Path | None) -> str:
+    from medipay_backend.config import load_backend_config
+
+    settings = load_backend_config(config)
+    base = settings.checkout.public_url or f"http://{settings.http.host}:{settings.http.port}"
+    return base.rstrip("/") + "/klinikk/logg-inn"
+
+
+def _print_one_time_password(record: Any, otp: str, config: Path | None) -> None:
+    console.print(f"admin:             {record.admin_id} ({record.email}, {record.clinic_id})\n"
+                  f"one-time password: {otp}\n"
+                  f"valid until:       {record.one_time_password_expires_at:%Y-%m-%d %H:%M} UTC\n"
+                  f"log in at:         {_portal_login_url(config)}",
+                  soft_wrap=True, markup=False, highlight=False)
+
+
+@clinic_admin_app.command("create")
+def clinic_admin_create(
+    clinic_id: str,
+    email: Annotated[str, typer.Argument(help="The admin's e-mail address (the login name).")],
+    name: Annotated[str | None, typer.Option(help="The admin's name.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create a clinic administrator; prints a one-time password (shown only this once)."""
+    from medipay_backend.portal import accounts
+    from medipay_backend.portal.settings import PortalSettings
+
+    portal = PortalSettings()
+    try:
+        accounts.login_email(email)
+    except accounts.InvalidEmail as exc:
+        _fail(f"not an e-mail address: {exc}")
+    otp = accounts.issue_one_time_password(portal.scrypt)
+    try:
+        record = _with_database(config, lambda s, now, _: accounts.create_admin(
+            s, clinic_id, email, name, otp, portal.otp_lifetime, now))
+    except accounts.AdminError as exc:
+        _fail(str(exc))
+        return
+    _print_one_time_password(record, otp.password, config)
+
+
+@clinic_admin_app.command("reset")
+def clinic_admin_reset(email: str, config: ConfigOption = None) -> None:
+    """A new one-time password for an admin (also lifts a lock-out, ends their sessions)."""
+    from medipay_backend.portal import accounts
+    from medipay_backend.portal.settings import PortalSettings
+
+    portal = PortalSettings()
+    otp = accounts.issue_one_time_password(portal.scrypt)
+
+    def work(session: Any, now: Any, _: str) -> Any:
+        found = accounts.find_admin(session, email, now)
+        if found is None:
+            raise accounts.NoSuchAdmin(f"no clinic administrator {email!r}")
+        return accounts.reset_admin(session, found.clinic_id, found.admin_id, otp,
+                                    portal.otp_lifetime, now)
+
+    try:
+        record = _with_database(config, work)
+    except accounts.AdminError as exc:
+        _fail(str(exc))
+        return
+    _print_one_time_password(record, otp.password, config)
+
+
+@clinic_admin_app.command("disable")
+def clinic_admin_disable(email: str, config: ConfigOption = None) -> None:
+    """Stop an admin from logging in; their open sessions end at once."""
+    from medipay_backend.portal import accounts
+
+    def work(session: Any, now: Any, _: str) -> Any:
+        found = accounts.find_admin(session, email, now)
+        if found is None:
+            raise accounts.NoSuchAdmin(f"no clinic administrator {email!r}")
+        return accounts.disable_admin(session, found.clinic_id, found.admin_id, now)
+
+    try:
+        record = _with_database(config, work)
+    except accounts.AdminError as exc:
+        _fail(str(exc))
+        return
+    console.print(f"disabled {record.email}", markup=False)
+
+
+@clinic_admin_app.command("list")
+def clinic_admin_list(clinic_id: str, config: ConfigOption = None) -> None:
+    """List a clinic's administrators (never their passwords)."""
+    from medipay_backend.portal import accounts
+
+    try:
+        rows = _with_database(config, lambda s, now, _: accounts.list_admins(s, clinic_id, now))
+    except accounts.AdminError as exc:
+        _fail(str(exc))
+        return
+    table = Table("e-mail", "name", "state", "last login (UTC)")
+    for row in rows:
+        table.add_row(row.email, row.name or "", row.state,
+                      f"{row.last_login_at:%Y-%m-%d %H:%M}" if row.last_login_at else "")
+    console.print(table)
+
+
+# --- reports (in cli_reports.py) -----------------------------------------------------------
+
+from medipay_backend.cli_reports import clinic_report_email, report_app  # noqa: E402
+
+backend_app.add_typer(report_app, name="report")
+clinic_app.command("report-email")(clinic_report_email)
+
+
+# --- credits on orders --------------------------------------------------------------------
+
+credits_app = typer.Typer(
+    help="Credits on orders: refunds to cards and Vipps that the providers would not take.",
+    no_args_is_help=True,
+)
+backend_app.add_typer(credits_app, name="credits")
+
+
+@credits_app.command("failed-refunds")
+def credits_failed_refunds(config: ConfigOption = None) -> None:
+    """Credits whose refund to the card or Vipps failed after every retry."""
+    import sqlalchemy as sa
+
+    from medipay_backend.localtime import kroner
+    from medipay_backend.models_credits import OrderCredit
+
+    rows = _with_database(config, lambda s, now, _: [
+        (c.id, c.clinic_id, c.order_id, c.target, c.amount, c.refund_attempts, c.refund_error)
+        for c in s.scalars(sa.select(OrderCredit).where(OrderCredit.refund_status == "failed")
+                           .order_by(OrderCredit.seq))])
+    # One line per credit, never wrapped or cut: the ids are copied into `retry-refund`.
+    typer.echo(f"{len(rows)} failed refund(s)")
+    for credit_id, clinic, order_id, method, amount, attempts, error in rows:
+        typer.echo(f"{credit_id}  clinic={clinic} order={order_id} {method} "
+                   f"{kroner(amount, ' ')} attempts={attempts} last error: {error or '-'}")
+
+
+@credits_app.command("retry-refund")
+def credits_retry_refund(credit_id: str, config: ConfigOption = None) -> None:
+    """Queue a failed refund again; the running backend's scheduler sends it."""
+    from medipay_backend.credit_refunds import RefundNotRetryable, retry_refund
+
+    try:
+        _with_database(config, lambda s, now, _: retry_refund(s, credit_id, now))
+    except RefundNotRetryable as exc:
+        _fail(str(exc))
+    console.print(f"refund of credit {credit_id} queued again")

@@ -73,6 +73,7 @@ class ClinicRecord:
     org_number: str
     created_at: datetime
     agreement: AgreementTerms
+    report_email: str | None = None  # where settlement reports are e-mailed
 
 
 @dataclass(frozen=True)
@@ -123,15 +124,19 @@ def create_clinic(
     org_number: str,
     terms: AgreementTerms | None,
     now: datetime,
+    *,
+    report_email: str | None = None,
 ) -> tuple[ClinicRecord, Outcome]:
     row = session.get(Clinic, clinic_id, with_for_update=True)
     if row is not None:
         existing = get_clinic(session, clinic_id)
         same = (row.name, row.org_number) == (name, org_number)
-        if not same or (terms is not None and terms != existing.agreement):
+        if (not same or (terms is not None and terms != existing.agreement)
+                or (report_email is not None and report_email != row.report_email)):
             raise AlreadyExists("clinic", clinic_id)
         return existing, "unchanged"
-    session.add(Clinic(clinic_id=clinic_id, name=name, org_number=org_number, created_at=now))
+    session.add(Clinic(clinic_id=clinic_id, name=name, org_number=org_number, created_at=now,
+                       report_email=report_email))
     session.flush()
     session.add(ClinicAgreement(clinic_id=clinic_id, updated_at=now,
                                 **asdict(terms or AgreementTerms())))
@@ -144,7 +149,20 @@ def get_clinic(session: Session, clinic_id: str) -> ClinicRecord:
     agreement = session.get(ClinicAgreement, clinic_id)
     if row is None or agreement is None:
         raise NoSuchClinic(clinic_id)
-    return ClinicRecord(row.clinic_id, row.name, row.org_number, row.created_at, _terms(agreement))
+    return ClinicRecord(row.clinic_id, row.name, row.org_number, row.created_at, _terms(agreement),
+                        row.report_email)
+
+
+def set_report_email(session: Session, clinic_id: str, email: str | None) -> ClinicRecord:
+    """Where the clinic's settlement reports are e-mailed from now on (None: nowhere).
+    `email` must be validated by the caller (`schemas_clinics.ReportEmail`)."""
+    row = session.get(Clinic, clinic_id, with_for_update=True)
+    if row is None:
+        raise NoSuchClinic(clinic_id)
+    if row.report_email != email:
+        row.report_email = email
+        session.flush()
+    return get_clinic(session, clinic_id)
 
 
 def list_clinics(session: Session) -> list[ClinicRecord]:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 
 from sqlalchemy import URL
 
 from medipay.config import ConfigError, load_config
+from medipay_backend.invoicing.settings import InvoicingSettings
 from medipay_backend.mail import SmtpSettings
 
 ENV_PREFIX = "MEDIPAY_BACKEND"
@@ -90,6 +93,52 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class InvoicingConfig:
+    # Empty paths: under data_dir/invoicing/ (print, ehf, efaktura).
+    print_dir: Path | None = None  # a folder per day of invoice and letter PDFs to print
+    ehf_outbox: Path | None = None  # EHF XML invoices for companies
+    efaktura_outbox: Path | None = None  # what the simulated eFaktura network delivered
+    # National IDs that accepted eFaktura, one a line (see docs/invoicing.md); empty: none.
+    efaktura_accepted_file: Path | None = None
+
+    def settings(self, data_dir: Path) -> InvoicingSettings:
+        base = data_dir / "invoicing"
+        return InvoicingSettings(
+            print_dir=self.print_dir or base / "print",
+            ehf_outbox=self.ehf_outbox or base / "ehf",
+            efaktura_outbox=self.efaktura_outbox or base / "efaktura",
+            efaktura_accepted_file=self.efaktura_accepted_file,
+        )
+
+
+# "HH:MM", 24-hour clock.
+_CLOCK_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+@dataclass(frozen=True)
+class SettlementConfig:
+    # false: the service makes no settlements (run `medipay backend settle` from cron instead).
+    enabled: bool = True
+    # Oslo local time of the daily run. It settles up to midnight, so a few hours' grace lets
+    # gateways that were offline overnight deliver yesterday's POS transactions first.
+    run_at: str = "06:00"
+    files_dir: Path | None = None  # empty: data_dir/settlements
+
+    def __post_init__(self) -> None:
+        if not _CLOCK_TIME.fullmatch(self.run_at):
+            raise ConfigError(
+                f"settlement.run_at must be a time of day as HH:MM (00:00-23:59), "
+                f"got {self.run_at!r}"
+            )
+
+    def run_time(self) -> time:
+        return time.fromisoformat(self.run_at)
+
+    def files_root(self, data_dir: Path) -> Path:
+        return self.files_dir or data_dir / "settlements"
+
+
+@dataclass(frozen=True)
 class SchedulerConfig:
     enabled: bool = True
     poll_seconds: float = 1.0
@@ -113,6 +162,8 @@ class BackendConfig:
     sms: SmsConfig = field(default_factory=SmsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    invoicing: InvoicingConfig = field(default_factory=InvoicingConfig)
+    settlement: SettlementConfig = field(default_factory=SettlementConfig)
 
     def __post_init__(self) -> None:
         if self.log_level.upper() not in logging.getLevelNamesMapping():

@@ -4,6 +4,9 @@
   submitted for that order and kind is not sent again; an order no longer open gets none).
 - `sweep_deadlines`: recurring; routes every order whose deadline has passed, then asks to
   run again after `SWEEP_INTERVAL`.
+- `refund_credit`: sends a card/Vipps credit back to the patient (`credit_refunds`).
+- `mail_settlement_reports`: e-mails a settlement's reports to its clinic
+  (`settlement.mailing`).
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from sqlalchemy.orm import Session
 
 from medipay.clock import Clock
 from medipay.logs import get_logger
+from medipay_backend.credit_refunds import make_credit_handlers
 from medipay_backend.db import Database
 from medipay_backend.fallback import Routed, summarise, sweep_chunk
 from medipay_backend.invoicing.jobs import make_invoicing_handlers
 from medipay_backend.jobs import ClaimedJob, NewJob
 from medipay_backend.runtime import Runtime
 from medipay_backend.scheduler import Handler
+from medipay_backend.settlement.mailing import make_mail_handlers
 from medipay_backend.sms.sender import Receipt, SmsError
 from medipay_backend.sms_flow import mark_failed, mark_submitted, prepare_sms, record_receipt
 
@@ -65,7 +70,9 @@ def make_handlers(db: Database, clock: Clock, runtime: Runtime) -> Mapping[str, 
         return clock.now() + SWEEP_INTERVAL
 
     return {"send_sms": send_sms, "sweep_deadlines": sweep_deadlines,
-            **make_invoicing_handlers(db, clock, runtime)}
+            **make_invoicing_handlers(db, clock, runtime),
+            **make_credit_handlers(db, clock, runtime),
+            **make_mail_handlers(db, clock, lambda: runtime.smtp)}
 
 
 def receipt_recorder(db: Database, clock: Clock) -> Callable[[Receipt], bool]:

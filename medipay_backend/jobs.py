@@ -11,7 +11,7 @@ that dies leaves the lease to run out, and the job is taken again; handlers are 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,17 +79,22 @@ def reschedule(session: Session, key: str, due_at: datetime) -> None:
 
 
 def claim_due(
-    session: Session, now: datetime, worker: str, limit: int, lease: timedelta = DEFAULT_LEASE
+    session: Session, now: datetime, worker: str, limit: int, lease: timedelta = DEFAULT_LEASE,
+    kinds: Collection[str] | None = None,
 ) -> list[ClaimedJob]:
-    """Take up to `limit` due jobs whose lease (if any) has run out; oldest due first."""
-    rows = list(session.scalars(
+    """Take up to `limit` due jobs whose lease (if any) has run out; oldest due first.
+    `kinds`: only jobs of these kinds (a process that runs only some handlers)."""
+    query = (
         sa.select(Job)
         .where(Job.state == "pending", Job.due_at <= now,
                sa.or_(Job.locked_until.is_(None), Job.locked_until <= now))
         .order_by(Job.due_at, Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    ))
+    )
+    if kinds is not None:
+        query = query.where(Job.kind.in_(list(kinds)))
+    rows = list(session.scalars(query))
     claimed = []
     for row in rows:
         row.attempts += 1

@@ -171,9 +171,15 @@ def _scratch(rows: Iterable[LedgerAccount], pending: tuple[Transfer, bool] | Non
     for row in rows:
         opening = f"{_OPENING}:{row.currency}"
         rd, rc = reserved.get(row.id, (0, 0))
-        # Credits first, then debits: a limited account never passes its limit on the way.
-        seed(opening, row.id, row.credits_posted, row.currency, TransferFlags.NONE)
+        # The side a limit is measured against goes first, so a limited account never passes
+        # its limit on the way: credits for debit-limited (and unlimited) accounts, debits for
+        # credit-limited ones (e.g. purchased claims, credited by payments and credit notes).
+        credits_first = not AccountFlags(row.flags) & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+        if credits_first:
+            seed(opening, row.id, row.credits_posted, row.currency, TransferFlags.NONE)
         seed(row.id, opening, row.debits_posted, row.currency, TransferFlags.NONE)
+        if not credits_first:
+            seed(opening, row.id, row.credits_posted, row.currency, TransferFlags.NONE)
         seed(opening, row.id, row.credits_pending - rc, row.currency, TransferFlags.PENDING)
         seed(row.id, opening, row.debits_pending - rd, row.currency, TransferFlags.PENDING)
     if pending is not None and pending[1]:

@@ -21,6 +21,7 @@ def oslo_text(moment: datetime) -> str:
 def kroner(amount_ore: int, space: str = "\u00a0") -> str:
     """`1 234,50 kr` from øre: comma decimals, `space` between thousands and before "kr"
     (a no-break space on pages; a plain one in SMS, which the GSM alphabet lacks the other)."""
-    kr, ore = divmod(amount_ore, 100)
+    sign = "-" if amount_ore < 0 else ""
+    kr, ore = divmod(abs(amount_ore), 100)  # divmod of a negative rounds towards -inf
     grouped = f"{kr:,}".replace(",", space)
-    return f"{grouped},{ore:02d}{space}kr"
+    return f"{sign}{grouped},{ore:02d}{space}kr"

@@ -31,11 +31,14 @@ class Attachment:
 
 
 def build_message(sender: str, to: str, subject: str, body: str,
-                  attachments: Sequence[Attachment] = ()) -> EmailMessage:
+                  attachments: Sequence[Attachment] = (), *,
+                  message_id: str | None = None) -> EmailMessage:
+    """`message_id` (`<local@domain>`): a stable id for a message that may be sent again
+    after a crash (receivers can drop the copy); default a new random one."""
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = sender, to, subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = f"<{uuid.uuid4().hex}@{sender.split('@')[-1]}>"
+    message["Message-ID"] = message_id or f"<{uuid.uuid4().hex}@{sender.split('@')[-1]}>"
     message.set_content(body)
     for attachment in attachments:
         maintype, subtype = attachment.content_type.split("/", 1)
@@ -45,9 +48,10 @@ def build_message(sender: str, to: str, subject: str, body: str,
 
 
 def send_mail(settings: SmtpSettings, to: str, subject: str, body: str,
-              attachments: Sequence[Attachment] = ()) -> str:
+              attachments: Sequence[Attachment] = (), *, message_id: str | None = None) -> str:
     """Send one message; its Message-ID. SMTP errors propagate (the caller retries)."""
-    message = build_message(settings.sender, to, subject, body, attachments)
+    message = build_message(settings.sender, to, subject, body, attachments,
+                            message_id=message_id)
     with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
         smtp.send_message(message)
     return str(message["Message-ID"])

@@ -25,6 +25,9 @@ NAMING_CONVENTION = {
 
 TX_KINDS = ("payment", "refund", "reversal")
 TX_STATUSES = ("approved", "declined", "aborted", "failed", "reversed")
+# Where an end-of-day's totals come from: the terminal's report, or the gateway's journal when
+# the terminal closed its batch but its answer was lost (docs/gateway.md).
+TOTALS_SOURCES = ("terminal", "reconstructed")
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -91,6 +94,8 @@ class PosTransaction(Base):
         sa.CheckConstraint(f"status IN {TX_STATUSES!r}", name="status_known"),
         sa.Index("ix_pos_transactions_gateway_seq", "gateway_id", "seq"),
         sa.Index("ix_pos_transactions_terminal_seq", "terminal_id", "seq"),
+        sa.Index("ix_pos_transactions_gateway_transaction_id", "gateway_transaction_id"),
+        sa.Index("ix_pos_transactions_reverses", "reverses_gateway_transaction_id"),
     )
 
     # Insertion order; the listing pages on it, newest first.
@@ -113,6 +118,20 @@ class PosTransaction(Base):
     reference: Mapped[str | None] = mapped_column(sa.String(200))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A reversal: the payment it names (the gateway's id for it, its receipt number).
+    reverses_gateway_transaction_id: Mapped[str | None] = mapped_column(sa.String(100))
+    reverses_receipt_number: Mapped[int | None] = mapped_column(sa.BigInteger())
+    # A payment: the id of the approved reversal that reversed it (its status is then
+    # `reversed`). A payment that arrived `reversed` has none: the terminal took it back
+    # before it was charged. See medipay_backend.pos_reversals.
+    reversed_by: Mapped[str | None] = mapped_column(sa.String(36))
+
+    @property
+    def reverses(self) -> dict[str, Any] | None:
+        if self.reverses_gateway_transaction_id is None and self.reverses_receipt_number is None:
+            return None
+        return {"gateway_transaction_id": self.reverses_gateway_transaction_id,
+                "receipt_number": self.reverses_receipt_number}
 
 
 class PosEndOfDay(Base):
@@ -122,6 +141,7 @@ class PosEndOfDay(Base):
     __table_args__ = (
         sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
         sa.CheckConstraint("count >= 0", name="count_not_negative"),
+        sa.CheckConstraint(f"totals_source IN {TOTALS_SOURCES!r}", name="totals_source_known"),
         sa.Index("ix_pos_end_of_day_gateway_seq", "gateway_id", "seq"),
         sa.Index("ix_pos_end_of_day_terminal_seq", "terminal_id", "seq"),
     )
@@ -139,14 +159,18 @@ class PosEndOfDay(Base):
     # [{"card_name": str, "count": int, "amount": int}, ...] in the order the terminal gave.
     per_scheme: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    totals_source: Mapped[str] = mapped_column(sa.String(16), server_default="terminal")
 
 
 # The other tables live in modules of their own; importing them here puts them on
 # Base.metadata, which Alembic and the tests compare with the migrations.
 from medipay_backend import (  # noqa: E402, F401
     models_clinics,
+    models_credits,
     models_invoicing,
     models_jobs,
     models_ledger,
     models_orders,
+    models_portal,
+    models_reports,
 )

@@ -25,6 +25,8 @@ class Clinic(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     org_number: Mapped[str] = mapped_column(sa.String(9))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Where settlement reports are e-mailed; NULL: nowhere (they are only downloadable).
+    report_email: Mapped[str | None] = mapped_column(sa.String(254))
 
 
 class ClinicAgreement(Base):

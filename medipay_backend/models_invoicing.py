@@ -1,5 +1,6 @@
 """Tables of invoicing: issued claims, their dunning history, incoming payments, the suspense
-list and document deliveries (revision 0003).
+list and document deliveries (revision 0003); payment links and card/Vipps payments of claims
+(revision 0006).
 
 A `Claim` is an issued invoice (number, KID, dates) and the running state of its dunning:
 the steps done (`done`, step id -> ISO date), the day the next step can fall due
@@ -121,6 +122,11 @@ class SuspenseItem(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # How it was resolved (revision 0006): "handled" (by hand, a note only), "applied" to a
+    # claim (`claim_seq`), or "refunded" to the payer's account (`refund_account`).
+    resolution: Mapped[str | None] = mapped_column(sa.String(16))
+    claim_seq: Mapped[int | None] = mapped_column(sa.BigInteger(), sa.ForeignKey("claims.seq"))
+    refund_account: Mapped[str | None] = mapped_column(sa.String(11))
 
 
 class Delivery(Base):
@@ -136,3 +142,47 @@ class Delivery(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+CLAIM_PAYMENT_METHODS = ("card", "vipps")
+CLAIM_PAYMENT_STATUSES = ("pending", "captured", "declined", "cancelled")
+
+
+class ClaimLink(Base):
+    """A payment link sent in a dunning SMS. Only the SHA-256 of its token is kept, so the
+    database alone cannot be used to open anyone's payment page."""
+
+    __tablename__ = "claim_links"
+
+    token_sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    claim_seq: Mapped[int] = mapped_column(
+        sa.BigInteger(), sa.ForeignKey("claims.seq"), index=True
+    )
+    step_id: Mapped[str | None] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ClaimPayment(Base):
+    """One attempt to pay a claim by card or Vipps from its link: the amount owed on the day
+    it was started (`quoted_on`), and the provider's reference."""
+
+    __tablename__ = "claim_payments"
+    __table_args__ = (
+        sa.CheckConstraint(f"method IN {CLAIM_PAYMENT_METHODS!r}", name="method_known"),
+        sa.CheckConstraint(f"status IN {CLAIM_PAYMENT_STATUSES!r}", name="status_known"),
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    claim_seq: Mapped[int] = mapped_column(
+        sa.BigInteger(), sa.ForeignKey("claims.seq"), index=True
+    )
+    method: Mapped[str] = mapped_column(sa.String(8))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    amount: Mapped[int] = mapped_column(sa.BigInteger())
+    quoted_on: Mapped[date] = mapped_column(sa.Date())
+    provider_reference: Mapped[str | None] = mapped_column(sa.String(64))
+    masked_pan: Mapped[str | None] = mapped_column(sa.String(32))
+    card_name: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

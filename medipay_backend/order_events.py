@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from medipay_backend.localtime import kroner
 from medipay_backend.models_orders import Order, OrderEvent
 
 STATUS_TEXTS = {
@@ -36,6 +37,7 @@ EVENT_TEXTS = {
     "deadline_passed": "Fristen for å betale gikk ut",
     "invoice_created": "Faktura opprettet",
     "manual_handling": "Avvist, må behandles manuelt",
+    "credited": "Kreditert",
 }
 REASON_TEXTS = {
     "company_payer": "Bedrifter faktureres alltid gjennom Fakturaservice",
@@ -65,6 +67,8 @@ def event_text(event: str, detail: dict[str, Any]) -> str:
     method = detail.get("method")
     if event == "paid" and method in METHOD_TEXTS:
         text = METHOD_TEXTS[method]
+    if event == "credited" and isinstance(detail.get("amount"), int):
+        text = f"{text} {kroner(detail['amount'])}"
     reason = detail.get("reason")
     if reason in REASON_TEXTS:
         text = f"{text}: {REASON_TEXTS[reason]}"

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from medipay_backend import order_events
+from medipay_backend.models_credits import OrderCredit
 from medipay_backend.models_orders import Invoice, Order, OrderEvent
 from medipay_backend.order_events import REASON_TEXTS
 from medipay_backend.pos import PageRequest
@@ -22,6 +23,9 @@ def order_out(session: Session, order: Order) -> OrderOut:
     invoice = session.scalars(
         sa.select(Invoice).where(Invoice.order_id == order.id)
     ).one_or_none()
+    credited = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(OrderCredit.amount), 0))
+        .where(OrderCredit.order_id == order.id))
     return OrderOut(
         id=order.id, idempotency_key=order.idempotency_key,
         external_reference=order.external_reference, account_id=order.account_id,
@@ -40,6 +44,7 @@ def order_out(session: Session, order: Order) -> OrderOut:
             amount=invoice.amount, invoice_fee=invoice.invoice_fee, total=invoice.total,
             kid=invoice.kid, status=invoice.status, created_at=invoice.created_at,
         ),
+        credited=int(credited or 0),
         history=[
             HistoryEntry(at=e.at, event=e.event, text=order_events.event_text(e.event, e.detail),
                          detail=e.detail)

@@ -66,6 +66,9 @@ INVALID_EPJ_CREDENTIALS = ProblemType(
     "invalid-epj-credentials", "EPJ credentials not accepted", 401
 )
 ORDER_REJECTED = ProblemType("order-rejected", "Order rejected", 422)
+REVERSAL_MISMATCH = ProblemType(
+    "reversal-mismatch", "Reversal does not match the payment it names", 422
+)
 NOT_FOUND = ProblemType("not-found", "Not found", 404)
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed", 405)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "Request body too large", 413)

@@ -21,6 +21,7 @@ from medipay_backend.adapters.sim_vipps import PREFIX as VIPPS_PREFIX
 from medipay_backend.adapters.sim_vipps import SimulatedVipps
 from medipay_backend.adapters.vipps import VippsClient, VippsCredentials
 from medipay_backend.auth_cache import AuthCache
+from medipay_backend.invoicing.settings import InvoicingSettings
 from medipay_backend.mail import SmtpSettings
 from medipay_backend.orders import OrderTiming
 from medipay_backend.sms.sender import RecordingSender, SmsSender
@@ -41,6 +42,8 @@ class Runtime:
     auth_cache: AuthCache = field(default_factory=AuthCache)
     # From `[smtp]`; None: no e-mail (invoices on paper, reports only downloadable).
     smtp: SmtpSettings | None = None
+    # From `[invoicing]`; None: the daily invoicing job delivers nothing (tests, `simulate`).
+    invoicing: InvoicingSettings | None = None
 
     @classmethod
     def simulated(

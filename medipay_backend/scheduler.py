@@ -45,13 +45,17 @@ class Scheduler:
         worker_id: str | None = None,
         poll_interval: float = 1.0,
         lease: timedelta = jobs.DEFAULT_LEASE,
+        only_kinds: bool = False,
     ) -> None:
+        """`only_kinds`: claim only jobs that `handlers` can run (a command that runs some
+        jobs beside the service), instead of every due job."""
         self.db = db
         self.clock = clock
         self.handlers = dict(handlers)
         self.worker_id = worker_id or f"worker-{secrets.token_hex(4)}"
         self.poll_interval = poll_interval
         self.lease = lease
+        self.kinds = frozenset(self.handlers) if only_kinds else None
 
     async def add(self, *new_jobs: NewJob) -> None:
         now = self.clock.now()
@@ -73,7 +77,8 @@ class Scheduler:
 
     def _claim(self, session: Session) -> list[ClaimedJob]:
         now = self.clock.now()
-        return jobs.claim_due(session, now, self.worker_id, CLAIM_BATCH, self.lease)
+        return jobs.claim_due(session, now, self.worker_id, CLAIM_BATCH, self.lease,
+                              kinds=self.kinds)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:

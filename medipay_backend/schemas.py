@@ -22,6 +22,7 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from medipay_backend.domain.cards import masked_pan_error
@@ -58,6 +59,7 @@ CardName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern
 Reference = Annotated[str, StringConstraints(max_length=200, pattern=_TEXT_PATTERN)]
 TxKind = Literal["payment", "refund", "reversal"]
 TxStatus = Literal["approved", "declined", "aborted", "failed", "reversed"]
+TotalsSource = Literal["terminal", "reconstructed"]
 
 
 def _check_masked_pan(value: str | None) -> str | None:
@@ -135,6 +137,22 @@ class GatewayList(BaseModel):
 # --- POS transactions --------------------------------------------------------------------
 
 
+class ReversedPayment(_Input):
+    """The payment a reversal reverses, as the gateway knows it."""
+
+    gateway_transaction_id: Token100 | None = Field(
+        default=None, description="The payment's gateway_transaction_id; null if the gateway "
+        "never journalled it (a standalone terminal's reversal of an unknown payment).")
+    receipt_number: SmallNumber | None = Field(
+        default=None, description="The payment's receipt number at the terminal.")
+
+    @model_validator(mode="after")
+    def _names_something(self) -> ReversedPayment:
+        if self.gateway_transaction_id is None and self.receipt_number is None:
+            raise ValueError("reverses needs a gateway_transaction_id or a receipt_number")
+        return self
+
+
 class _PosTransactionFields(BaseModel):
     idempotency_key: IdempotencyKey = Field(
         description="Chosen by the gateway: gateway_id:terminal_id:trace:receipt."
@@ -156,10 +174,17 @@ class _PosTransactionFields(BaseModel):
         default=None, description="The EPJ's reference for the payment."
     )
     occurred_at: UtcTime
+    reverses: ReversedPayment | None = Field(
+        default=None, description="Reversals only: the payment this one reverses."
+    )
 
 
 class PosTransactionIn(_PosTransactionFields, _Input):
-    pass
+    @model_validator(mode="after")
+    def _only_reversals_reverse(self) -> PosTransactionIn:
+        if self.reverses is not None and self.kind != "reversal":
+            raise ValueError(f"only a reversal names a payment it reverses, not a {self.kind}")
+        return self
 
 
 class PosTransactionBatch(_Input):
@@ -170,6 +195,9 @@ class PosTransactionOut(_PosTransactionFields, _Output):
     id: str
     gateway_id: str
     received_at: datetime
+    reversed_by: str | None = Field(
+        default=None, description="A payment: the id of the approved reversal that reversed it."
+    )
 
 
 class PosTransactionPage(BaseModel):
@@ -194,6 +222,11 @@ class _EndOfDayFields(BaseModel):
     amount: Amount
     currency: Currency
     per_scheme: list[SchemeTotal] = Field(default_factory=list, max_length=MAX_SCHEMES)
+    totals_source: TotalsSource = Field(
+        default="terminal",
+        description="`reconstructed`: the terminal closed its batch but its answer was lost; "
+        "the gateway counted these totals from its journal.",
+    )
 
 
 class EndOfDayIn(_EndOfDayFields, _Input):

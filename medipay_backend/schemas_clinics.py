@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt, StringConstraints
 from stdnum.exceptions import ValidationError
 from stdnum.no import kontonr, orgnr
@@ -34,7 +35,19 @@ def _bank_account(value: str) -> str:
         raise ValueError("not a valid Norwegian bank account number") from exc
 
 
+def _report_email(value: str) -> str:
+    # Syntax only: a DNS lookup at request time would make the API depend on the network.
+    # SMTPUTF8 is not assumed of the provider's mail server, so the address is kept in its
+    # ASCII form (an internationalised domain as punycode).
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid e-mail address: {exc}") from exc
+    return str(checked.ascii_email or checked.normalized)
+
+
 OrgNumber = Annotated[str, StringConstraints(max_length=20), AfterValidator(_org_number)]
+ReportEmail = Annotated[str, StringConstraints(max_length=254), AfterValidator(_report_email)]
 BankAccount = Annotated[str, StringConstraints(max_length=20), AfterValidator(_bank_account)]
 
 
@@ -68,6 +81,15 @@ class ClinicIn(_Input):
     name: Name
     org_number: OrgNumber
     agreement: AgreementIn | None = None
+    report_email: ReportEmail | None = Field(
+        None, description="Where settlement reports are e-mailed (none: download only)."
+    )
+
+
+class ReportEmailIn(_Input):
+    report_email: ReportEmail | None = Field(
+        description="The address settlement reports are e-mailed to; null: no e-mail."
+    )
 
 
 class AccountIn(_Input):
@@ -91,6 +113,7 @@ class ClinicOut(BaseModel):
     created_at: datetime
     agreement: AgreementOut
     accounts: list[AccountOut]
+    report_email: str | None = None
 
 
 class ClinicList(BaseModel):

@@ -145,6 +145,8 @@ class OrderOut(BaseModel):
     received_at: datetime
     updated_at: datetime
     invoice: InvoiceSummary | None
+    credited: int = Field(0, description="Øre credited on the order so far "
+                                         "(`GET /v1/orders/{id}/credits` lists the credits).")
     history: list[HistoryEntry]
 
 

@@ -52,6 +52,7 @@ def runtime_from_config(config: BackendConfig, clock: Clock, database: Database)
     if config.checkout.public_url:
         runtime.base_url = config.checkout.public_url.rstrip("/")
     runtime.smtp = config.smtp.settings()
+    runtime.invoicing = config.invoicing.settings(config.data_dir)
     return runtime
 
 

@@ -28,6 +28,7 @@ from medipay_backend.clinics import (
     list_credentials,
     revoke_credential,
     set_agreement,
+    set_report_email,
 )
 from medipay_backend.deps import Services, get_services
 from medipay_backend.problems import (
@@ -51,6 +52,7 @@ from medipay_backend.schemas_clinics import (
     CredentialIn,
     CredentialList,
     CredentialOut,
+    ReportEmailIn,
 )
 
 T = TypeVar("T")
@@ -84,7 +86,7 @@ def _clinic_out(record: ClinicRecord, accounts: list[AccountOut]) -> ClinicOut:
     return ClinicOut(
         clinic_id=record.clinic_id, name=record.name, org_number=record.org_number,
         created_at=record.created_at, agreement=AgreementOut(**asdict(record.agreement)),
-        accounts=accounts,
+        accounts=accounts, report_email=record.report_email,
     )
 
 
@@ -112,7 +114,8 @@ async def post_clinic(
     now = services.clock.now()
     terms = AgreementTerms(**clinic.agreement.model_dump()) if clinic.agreement else None
     _, outcome = await _run(services, lambda session: create_clinic(
-        session, clinic.clinic_id, clinic.name, clinic.org_number, terms, now))
+        session, clinic.clinic_id, clinic.name, clinic.org_number, terms, now,
+        report_email=clinic.report_email))
     if outcome == "unchanged":
         response.status_code = status.HTTP_200_OK
     else:
@@ -150,6 +153,20 @@ async def put_agreement(
     now = services.clock.now()
     terms = AgreementTerms(**agreement.model_dump())
     await _run(services, lambda session: set_agreement(session, clinic_id, terms, now))
+    return await _clinic_with_accounts(services, clinic_id)
+
+
+@router.put(
+    "/{clinic_id}/report-email", response_model=ClinicOut,
+    responses=problem_responses(401, 404, 422),
+    summary="Set (or clear with null) where the clinic's settlement reports are e-mailed",
+)
+async def put_report_email(
+    body: ReportEmailIn, clinic_id: str = ClinicPath,
+    services: Services = Depends(get_services),
+) -> ClinicOut:
+    await _run(services, lambda session: set_report_email(session, clinic_id, body.report_email))
+    log.info("clinic report e-mail set", clinic_id=clinic_id, cleared=body.report_email is None)
     return await _clinic_with_accounts(services, clinic_id)
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from medipay.logs import get_logger
 from medipay_backend.api.paging import next_cursor, page_request
 from medipay_backend.clinics import EpjCaller
+from medipay_backend.credits import CreditError, CreditResult, credit_order, list_credits
 from medipay_backend.deps import Services, get_services
 from medipay_backend.domain.validation import Reason
 from medipay_backend.epj_auth import require_epj
@@ -27,7 +28,15 @@ from medipay_backend.problems import (
     ORDER_REJECTED,
     VALIDATION_FAILED,
     ProblemError,
+    ProblemType,
     problem_responses,
+)
+from medipay_backend.schemas_credits import (
+    CreditIn,
+    CreditList,
+    CreditPosted,
+    credit_list,
+    credit_posted,
 )
 from medipay_backend.schemas_orders import (
     MAX_ORDERS_PER_REQUEST,
@@ -179,3 +188,70 @@ async def get_orders(
     items, last = await services.db.run(lambda s: list_orders(
         s, caller.clinic_id, page, status_filter, external_reference))
     return OrderPage(items=items, next=next_cursor(last))
+
+
+# Credits: give back all or part of a paid or invoiced order (docs/checkout.md, "Credits").
+
+_KEY_PATTERN = r"^[!-~]+$"
+
+
+def _credit_problem(exc: CreditError) -> ProblemError:
+    problem = NOT_FOUND if exc.status == 404 else ProblemType(
+        exc.problem_type, exc.title, exc.status)
+    return ProblemError(problem, exc.detail, extensions=exc.extensions)
+
+
+@router.post(
+    "/{order_id}/credits", response_model=CreditPosted, status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": CreditPosted, "description": "An exact repeat"},
+               **problem_responses(401, 404, 409, 422)},
+    summary="Credit an order fully or partly",
+    description="Card and Vipps: refunded to the patient and deducted from the clinic's next "
+                "settlement. Invoices: a credit note on the claim (a bought invoice is also "
+                "deducted from the clinic's next settlement). Needs an `Idempotency-Key` "
+                "header: a repeat with the same body answers 200 with the stored credit, "
+                "with another body 409 `idempotency-conflict`.",
+)
+async def post_credit(
+    response: Response,
+    body: CreditIn,
+    order_id: str = Path(max_length=36),
+    idempotency_key: str = Header(alias="Idempotency-Key", min_length=3, max_length=200,
+                                  pattern=_KEY_PATTERN),
+    caller: EpjCaller = Depends(require_epj),
+    services: Services = Depends(get_services),
+) -> CreditPosted:
+    now = services.clock.now()
+
+    def work(session: Session) -> CreditResult:
+        return credit_order(
+            session, clinic_id=caller.clinic_id, order_id=order_id, amount=body.amount,
+            reason=body.reason, idempotency_key=idempotency_key,
+            actor=f"epj:{caller.client_id}", now=now)
+
+    try:
+        result = await services.db.run_check_then_insert(work)
+    except CreditError as exc:
+        raise _credit_problem(exc) from exc
+    if result.created:
+        log.info("order credited", clinic_id=caller.clinic_id, order_id=order_id,
+                 credit_id=result.credit_id, amount=result.amount,
+                 method=result.credit.target)
+    else:
+        response.status_code = status.HTTP_200_OK
+    return credit_posted(result.credit, result.credited_total, result.creditable)
+
+
+@router.get("/{order_id}/credits", response_model=CreditList,
+            responses=problem_responses(401, 404), summary="An order's credits")
+async def get_credits(
+    order_id: str = Path(max_length=36),
+    caller: EpjCaller = Depends(require_epj),
+    services: Services = Depends(get_services),
+) -> CreditList:
+    try:
+        found = await services.db.run(
+            lambda s: list_credits(s, clinic_id=caller.clinic_id, order_id=order_id))
+    except CreditError as exc:
+        raise _credit_problem(exc) from exc
+    return credit_list(found)

@@ -1,5 +1,6 @@
-"""Operator endpoints: settlements with their reports and files, a filtered settlement
-report, and which clinic a gateway's POS transactions settle to."""
+"""Operator endpoints: settlements with their reports and files, whether their reports were
+e-mailed, the POS terminal transaction list, and which clinic a gateway's POS transactions
+settle to. The filtered settlement report is in `api/reports.py`."""
 
 from __future__ import annotations
 
@@ -8,19 +9,25 @@ from pathlib import Path as FsPath
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from medipay_backend.api.reports import problem_for
 from medipay_backend.auth import require_admin
 from medipay_backend.deps import Services, get_services
 from medipay_backend.models import Gateway
 from medipay_backend.models_clinics import Clinic
-from medipay_backend.models_ledger import LedgerTransfer, Settlement, SettlementItem
+from medipay_backend.models_ledger import Settlement
 from medipay_backend.problems import NOT_FOUND, ProblemError, ProblemType, problem_responses
+from medipay_backend.reports.csv_out import to_csv
+from medipay_backend.reports.filters import ReportFilterError
+from medipay_backend.reports.pos import FIELDS as POS_FIELDS
+from medipay_backend.reports.pos import pos_report, pos_transactions
 from medipay_backend.settlement import files
-from medipay_backend.settlement.runner import CREDIT_CODES, SettlementRunError
+from medipay_backend.settlement.mailing import mailing_status
+from medipay_backend.settlement.runner import SettlementRunError
 from medipay_backend.settlement.service import assign_gateway
 
 GATEWAY_CLINIC_CONFLICT = ProblemType(
@@ -123,34 +130,39 @@ async def download(
     return FileResponse(entry["path"], media_type=MEDIA[kind], filename=entry["name"])
 
 
-@router.get("/v1/reports/settlements")
-async def settlement_report(
-    clinic_id: str | None = None, stream: Stream | None = None,
-    date_from: date | None = None, date_to: date | None = None,
-    payment_type: Literal["card", "vipps", "bought_invoice", "fakturaservice", "pos"]
-    | None = Query(None, description="Only lines of this payment type."),
-    services: Services = Depends(get_services),
+@router.get("/v1/settlements/{settlement_id}/mail", responses=problem_responses(404),
+            summary="Whether the settlement's reports were e-mailed to the clinic")
+async def get_mailing(
+    settlement_id: str = Path(max_length=64), services: Services = Depends(get_services)
 ) -> dict[str, Any]:
-    """Settled lines summed per clinic, stream and payment type, within the filters."""
+    def work(session: Session) -> dict[str, Any]:
+        _get(session, settlement_id)
+        return mailing_status(session, settlement_id)
 
-    def work(session: Session) -> list[dict[str, Any]]:
-        settled = _filtered(clinic_id, stream, date_from, date_to).subquery()
-        is_credit = LedgerTransfer.code.in_([int(c) for c in CREDIT_CODES])
-        query = (
-            sa.select(settled.c.clinic_id, settled.c.stream, LedgerTransfer.source,
-                      sa.func.count(), sa.func.sum(sa.case((is_credit, 0),
-                                                           else_=LedgerTransfer.amount)),
-                      sa.func.sum(sa.case((is_credit, LedgerTransfer.amount), else_=0)),
-                      sa.func.sum(SettlementItem.fee), sa.func.sum(SettlementItem.net))
-            .join(SettlementItem, SettlementItem.settlement_id == settled.c.id)
-            .join(LedgerTransfer, LedgerTransfer.id == SettlementItem.transfer_id)
-            .group_by(settled.c.clinic_id, settled.c.stream, LedgerTransfer.source)
-            .order_by(settled.c.clinic_id, settled.c.stream, LedgerTransfer.source)
-        )
-        if payment_type:
-            query = query.where(LedgerTransfer.source == payment_type)
-        keys = ("clinic_id", "stream", "payment_type", "count", "gross", "credits", "fees", "net")
-        return [dict(zip(keys, (*r[:3], *(int(v or 0) for v in r[3:])), strict=True))
-                for r in session.execute(query)]
+    return await services.db.run(work)
 
-    return {"rows": await services.db.run(work)}
+
+@router.get("/v1/settlements/{settlement_id}/pos-transactions",
+            responses=problem_responses(404, 422),
+            summary="A POS settlement's terminal transaction list and totals per terminal "
+                    "and card scheme")
+async def get_pos_transactions(
+    settlement_id: str = Path(max_length=64), format: Literal["json", "csv"] = "json",
+    services: Services = Depends(get_services),
+) -> Any:
+    def work(session: Session) -> Any:
+        row = _get(session, settlement_id)
+        try:
+            if format == "json":
+                return pos_report(session, settlement_id)
+            return row, to_csv(POS_FIELDS, pos_transactions(session, settlement_id))
+        except ReportFilterError as exc:
+            raise problem_for(exc) from exc
+
+    result = await services.db.run(work)
+    if format == "json":
+        return result
+    row, text = result
+    name = f"terminaltransaksjoner-pos-{row.settlement_date.isoformat()}.csv"
+    return Response(text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

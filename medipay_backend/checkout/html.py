@@ -48,6 +48,9 @@ input { width: 100%; min-height: 2.75rem; padding: .5rem; font: inherit;
         border: 1px solid #888; border-radius: .4rem; }
 .error { color: var(--bad); font-weight: 600; }
 footer { font-size: .85rem; color: #555; text-align: center; margin-top: 2rem; }
+table.lines { width: 100%; border-collapse: collapse; margin: .5rem 0 1rem; }
+table.lines td { padding: .3rem 0; border-bottom: 1px solid #e3e3e3; }
+table.lines td:last-child { text-align: right; white-space: nowrap; }
 """
 
 

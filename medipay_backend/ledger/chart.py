@@ -65,6 +65,7 @@ class TransferCode(IntEnum):
     CLAIM_PURCHASE = 20  # the provider buys an invoice and owes the clinic its amount
     CLAIM_REGISTERED = 21  # memo: a Fakturaservice claim is opened for the clinic
     CLAIM_SETTLED = 22  # memo: (part of) a Fakturaservice claim's principal was paid
+    CLAIM_CREDITED = 23  # memo: (part of) a Fakturaservice claim was credited by the clinic
     ALLOCATE_FEES = 31  # a patient's payment covering dunning fees (provider's)
     ALLOCATE_INTEREST = 32  # ... covering late interest (provider's)
     ALLOCATE_PRINCIPAL = 33  # ... covering principal and invoice fee (the claim owner's)

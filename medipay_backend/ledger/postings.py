@@ -144,15 +144,20 @@ def patient_payment(
     clinic_owned: bool,
     reference: str = "",
     currency: str = chart.DEFAULT_CURRENCY,
+    from_account_id: str | None = None,
 ) -> tuple[Transfer, ...]:
     """The transfers for one incoming giro payment already split by `domain.allocation`.
+
+    `from_account_id` is where the money is taken from: the giro clearing account by default;
+    the card or Vipps clearing account for a payment from a dunning SMS link, or the
+    suspense account when an operator applies a suspense item to a claim.
 
     Fees and interest are the provider's revenue ("no cure, no pay"). Principal (with the
     invoice fee) goes to the clinic's Fakturaservice payable when the clinic owns the claim,
     and pays down `claims:purchased` when the provider bought it. Zero parts are left out.
     Ids are `<id_prefix>:<part>`.
     """
-    giro = chart.clearing_id(Channel.GIRO)
+    source = from_account_id or chart.clearing_id(Channel.GIRO)
     owner = (
         chart.payable_id(clinic_id, SettlementStream.FAKTURASERVICE)
         if clinic_owned
@@ -167,7 +172,9 @@ def patient_payment(
         ("overpayment", chart.suspense_id(), overpayment, TransferCode.OVERPAYMENT),
     )
     transfers = [
-        _transfer(f"{id_prefix}:{name}", giro, credit, amount, code, timestamp, reference, currency)
+        _transfer(
+            f"{id_prefix}:{name}", source, credit, amount, code, timestamp, reference, currency
+        )
         for name, credit, amount, code in parts
         if amount
     ]
@@ -244,6 +251,50 @@ def funds_received(
         chart.clearing_id(channel),
         amount,
         TransferCode.FUNDS_RECEIVED,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def bought_claim_credit(
+    transfer_id: str,
+    clinic_id: str,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """The clinic credits (part of) an invoice the provider bought: the credit note lowers
+    the provider's claim, and the clinic gives back what it was paid for that part, deducted
+    from its next checkout settlement (a REFUND, so settlement treats it as a credit)."""
+    return _transfer(
+        transfer_id,
+        chart.payable_id(clinic_id, SettlementStream.CHECKOUT),
+        chart.purchased_claims_id(),
+        amount,
+        TransferCode.REFUND,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def claim_memo_credited(
+    transfer_id: str,
+    clinic_id: str,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """Memo: a credit note lowered a Fakturaservice claim the clinic owns (no money moves)."""
+    return _transfer(
+        transfer_id,
+        chart.administered_claims_contra_id(clinic_id),
+        chart.administered_claims_id(clinic_id),
+        amount,
+        TransferCode.CLAIM_CREDITED,
         timestamp,
         reference,
         currency,

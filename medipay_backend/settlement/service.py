@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,8 +12,9 @@ from medipay.clock import Clock
 from medipay.logs import get_logger
 from medipay_backend.db import Database
 from medipay_backend.domain.settlement import SettlementStream
+from medipay_backend.models_clinics import ClinicAccount
 from medipay_backend.models_ledger import GatewayClinic, Settlement
-from medipay_backend.settlement import files, runner, sources
+from medipay_backend.settlement import files, mailing, runner, sources
 
 log = get_logger(__name__)
 
@@ -36,9 +37,17 @@ def _store_files(session: Session, settlement_id: str, root: Path) -> Settlement
     return row
 
 
+def _run_and_enqueue(session: Session, key: runner.RunKey, root: Path,
+                     now: datetime) -> Settlement:
+    """Settle, and queue the report e-mail in the same transaction (see `mailing`)."""
+    row = runner.run(session, key, now)
+    mailing.enqueue(session, row, root, now)
+    return row
+
+
 async def run_one(database: Database, clock: Clock, key: runner.RunKey, root: Path) -> Settlement:
     now = clock.now()
-    row = await database.run_check_then_insert(lambda s: runner.run(s, key, now))
+    row = await database.run_check_then_insert(lambda s: _run_and_enqueue(s, key, root, now))
     if not row.files:
         row = await database.run(lambda s: _store_files(s, row.id, root))
     log.info("settled", clinic_id=key.clinic_id, stream=key.stream.value,
@@ -60,3 +69,47 @@ async def settle_day(
         keys = await database.run(lambda s: runner.due_keys(s, day))
     keys = [k for k in keys if k.stream in streams and clinic_id in (None, k.clinic_id)]
     return [await run_one(database, clock, key, root) for key in keys]
+
+
+# --- used by the scheduled settlement job (settlement/jobs.py) -------------------------------
+
+
+class MissingBankAccountError(Exception):
+    """A clinic has payments to settle but no account, so no bank account to pay them to."""
+
+
+def check_payable(session: Session, key: runner.RunKey) -> None:
+    """Refuse to settle money that has nowhere to go (a clinic without accounts: POS only).
+
+    A settlement with nothing to settle pays nothing (a carry is never positive), so it may
+    go ahead; one with payments waits until the clinic has an account, and the payments
+    stay unsettled meanwhile."""
+    account = session.scalar(
+        sa.select(ClinicAccount.account_id).where(ClinicAccount.clinic_id == key.clinic_id)
+        .limit(1)
+    )
+    if account is not None:
+        return
+    if session.scalar(sa.select(runner.unsettled(session, key).order_by(None).exists())):
+        raise MissingBankAccountError(
+            f"clinic {key.clinic_id!r} has {key.stream.value} payments to settle but no "
+            "account with a bank account"
+        )
+
+
+async def post_new(database: Database, clock: Clock) -> int:
+    """Post every record not in the ledger yet (idempotent); the number of new transfers."""
+    now = clock.now()
+    return await database.run_check_then_insert(lambda s: sources.post_new(s, now))
+
+
+async def run_checked(database: Database, clock: Clock, key: runner.RunKey,
+                      root: Path) -> Settlement:
+    """`run_one`, after `check_payable`."""
+    await database.run(lambda s: check_payable(s, key))
+    return await run_one(database, clock, key, root)
+
+
+async def keys_due(database: Database, day: date) -> list[runner.RunKey]:
+    """Every clinic stream whose settlement frequency falls on `day`."""
+    return await database.run(lambda s: runner.due_keys(s, day))

@@ -3,13 +3,19 @@
 Every transfer id is derived from the record it books, so running `post_new` again (or two
 processes at once) posts nothing twice: a repeat is a no-op in `ledger_store.append`.
   * POS transactions (stream pos): `pos:<id>`; payments that were approved (or later
-    reversed: the reversal arrives as its own record) credit the clinic, refunds and
-    reversals debit it. Only gateways mapped to a clinic (`gateway_clinics`) are settled.
+    reversed by a reversal record, `reversed_by`) credit the clinic, approved refunds and
+    reversals debit it, so a payment and its reversal net to 0 in whichever order they
+    arrive. A payment that arrived `reversed` (the terminal took it back before it was
+    charged) moves nothing. Only gateways mapped to a clinic (`gateway_clinics`) are settled.
   * Checkout card/Vipps payments (stream checkout): `pay:<id>:auth` pending when authorized,
     `pay:<id>:capture` posting it, `pay:<id>:void` when cancelled after authorization.
   * Bought invoices (stream checkout): `inv:<id>:purchase` for the invoice's amount.
-  * Fakturaservice (stream fakturaservice): `fs_payment` below is the hook the invoicing
-    module calls when a patient's payment of a clinic-owned claim is allocated.
+  * Fakturaservice (stream fakturaservice): `fs_claim`, `fs_payment` and
+    `fs_suspense_return` below are the hooks the invoicing module calls when it issues a
+    claim, allocates a payment (OCR, card, Vipps, an applied suspense item) or refunds
+    suspense money (`invoicing/ledger_posts.py`). Ids are `fs:<...>`.
+  * Credits on orders (stream checkout): `credit:<id>`, booked by `credits.credit_order` when
+    the credit is made (after `post_payment` / `post_purchase` of what it credits), not here.
 """
 
 from __future__ import annotations
@@ -66,7 +72,7 @@ def pos_transfer(tx: PosTransaction, clinic_id: str) -> tuple[Transfer, Meta] | 
     reference = f"pos {tx.gateway_id}/{tx.gateway_transaction_id}"
     if tx.amount <= 0:
         return None
-    if tx.kind == "payment" and tx.status in ("approved", "reversed"):
+    if tx.kind == "payment" and (tx.status == "approved" or tx.reversed_by is not None):
         return postings.payment(
             f"pos:{tx.id}", clinic_id, _POS, Channel.POS, tx.amount, tx.occurred_at,
             pending=False, reference=reference, currency=tx.currency,
@@ -104,24 +110,31 @@ def post_checkout(session: Session, now: datetime) -> int:
         .order_by(Payment.created_at, Payment.id)
     ).all()
     for payment, order in payments:
-        posted += _post_payment(session, payment, order, now)
+        posted += post_payment(session, payment, order, now)
     invoices = session.execute(
         sa.select(Invoice).where(Invoice.route == "bought")
         .where(~_missing(session, "inv:", Invoice.id + sa.literal(":purchase")))
         .order_by(Invoice.seq)
     ).scalars().all()
     for invoice in invoices:
-        ensure_accounts(session, invoice.clinic_id, invoice.currency)
-        transfer = postings.claim_purchase(
-            f"inv:{invoice.id}:purchase", invoice.clinic_id, invoice.amount,
-            invoice.created_at, reference=f"invoice {invoice.id}", currency=invoice.currency,
-        )
-        meta = Meta("bought_invoice", invoice.clinic_id, _CHECKOUT.value, invoice.kid)
-        posted += ledger_store.append(session, transfer, meta, now)
+        posted += post_purchase(session, invoice, now)
     return posted
 
 
-def _post_payment(session: Session, payment: Payment, order: Order, now: datetime) -> int:
+def post_purchase(session: Session, invoice: Invoice, now: datetime) -> int:
+    """A bought invoice's purchase (idempotent); credits call it before crediting the claim."""
+    ensure_accounts(session, invoice.clinic_id, invoice.currency)
+    transfer = postings.claim_purchase(
+        f"inv:{invoice.id}:purchase", invoice.clinic_id, invoice.amount,
+        invoice.created_at, reference=f"invoice {invoice.id}", currency=invoice.currency,
+    )
+    meta = Meta("bought_invoice", invoice.clinic_id, _CHECKOUT.value, invoice.kid)
+    return int(ledger_store.append(session, transfer, meta, now))
+
+
+def post_payment(session: Session, payment: Payment, order: Order, now: datetime) -> int:
+    """A card/Vipps payment's authorization and capture or void (idempotent); credits call it
+    so that the payment is in the ledger before its refund."""
     ensure_accounts(session, order.clinic_id, order.currency)
     channel = Channel.CARD if payment.method == "card" else Channel.VIPPS
     meta = Meta(payment.method, order.clinic_id, _CHECKOUT.value, order.kid)
@@ -152,29 +165,57 @@ def fs_claim(
 
 
 def fs_payment(
-    session: Session, payment_id: str, clinic_id: str, principal: int, kid: str,
+    session: Session, payment_id: str, clinic_id: str | None, principal: int, kid: str | None,
     at: datetime, now: datetime, *, fees: int = 0, interest: int = 0, overpayment: int = 0,
+    clinic_owned: bool = True, channel: Channel | None = Channel.GIRO,
 ) -> int:
-    """The hook for the invoicing module: a patient paid (part of) a Fakturaservice claim.
+    """The hook for the invoicing module: a patient paid (part of) a claim, or money came in
+    that belongs to no claim (`clinic_id` None, only `overpayment`: it waits in suspense).
 
-    Principal goes to the clinic's fakturaservice payable (settled in stream 2); fees and
-    interest are the provider's. Ids are `fs:<payment_id>:<part>`.
+    Fakturaservice (`clinic_owned`): `principal` (the claim's principal with its invoice fee)
+    goes to the clinic's fakturaservice payable, settled in stream 2. A bought claim is the
+    provider's: `principal` pays down claims:purchased (the caller posts the purchase first)
+    and nothing reaches a clinic. Fees and interest are the provider's revenue either way.
+    `channel` is where the money came from (giro, card, Vipps); None means the suspense
+    account (an operator applied a suspense item), so an overpayment simply stays there.
+    Ids are `fs:<payment_id>:<part>`.
     """
-    ensure_accounts(session, clinic_id)
+    if clinic_id is None and (principal or fees or interest):
+        raise ValueError("a payment allocated to a claim needs the claim's clinic")
+    if clinic_id is None:
+        ledger_store.open_accounts(session, chart.provider_accounts())
+    else:
+        ensure_accounts(session, clinic_id)
+    source = chart.suspense_id() if channel is None else chart.clearing_id(channel)
     transfers = postings.patient_payment(
-        f"fs:{payment_id}", clinic_id, at, fees=fees, interest=interest, principal=principal,
-        overpayment=overpayment, clinic_owned=True, reference=f"giro {payment_id}",
+        f"fs:{payment_id}", clinic_id or "", at, fees=fees, interest=interest,
+        principal=principal, overpayment=0 if channel is None else overpayment,
+        clinic_owned=clinic_owned and clinic_id is not None,
+        reference=f"{channel.value if channel else 'suspense'} {payment_id}",
+        from_account_id=source,
     )
     posted = 0
     for transfer in transfers:
-        is_principal = transfer.id.endswith(":principal")
-        meta = Meta(
-            "fakturaservice" if is_principal else "other", clinic_id,
-            SettlementStream.FAKTURASERVICE.value if is_principal else None,
-            kid if is_principal else None,
-        )
+        meta = Meta("other", clinic_id)
+        if transfer.id.endswith(":principal"):
+            meta = (Meta("fakturaservice", clinic_id, SettlementStream.FAKTURASERVICE.value,
+                         kid) if clinic_owned else Meta("bought_invoice", clinic_id, None, kid))
         posted += ledger_store.append(session, transfer, meta, now)
     return posted
+
+
+def fs_suspense_return(
+    session: Session, item_id: str, amount: int, at: datetime, now: datetime, reference: str
+) -> bool:
+    """The hook for the invoicing module: suspense money is paid back to whoever sent it
+    (it leaves the provider's bank account). Id `fs:<item_id>:return`."""
+    ledger_store.open_accounts(session, chart.provider_accounts())
+    transfer = Transfer(
+        id=f"fs:{item_id}:return", debit_account_id=chart.suspense_id(),
+        credit_account_id=chart.bank_id(), amount=amount, currency=chart.DEFAULT_CURRENCY,
+        code=int(chart.TransferCode.SUSPENSE_RETURN), timestamp=at, reference=reference,
+    )
+    return ledger_store.append(session, transfer, Meta("other"), now)
 
 
 def post_new(session: Session, now: datetime) -> int:

@@ -133,6 +133,8 @@ async def test_get_one_transaction(
         "gateway_id": "gw-1",
         "occurred_at": "2026-01-05T08:15:00Z",
         "received_at": "2026-01-05T08:00:00Z",
+        "reverses": None,
+        "reversed_by": None,
     }
     assert response.json() == expected
     missing = await client.get(f"{PATH}/no-such-id", headers=admin_headers)

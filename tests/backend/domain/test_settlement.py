@@ -1,7 +1,9 @@
-"""Settlement arithmetic: fees, credits, carry-forward, the Balance Report and its OCR lines."""
+"""Settlement arithmetic: fees, credits, carry-forward and the Balance Report, item by item,
+and proven equal to the old in-memory `settle` (the oracle)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 import pytest
@@ -9,19 +11,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stdnum import luhn
 
-from medipay_backend.domain.ocr import OcrHeader, OcrTransaction, ocr_text, parse_ocr
 from medipay_backend.domain.settlement import (
     STREAM_OF,
+    BalanceReport,
     FeeRule,
     InvalidItemError,
     ItemKind,
+    ReportLine,
     SettlementError,
     SettlementItem,
     SettlementStream,
     Source,
     StreamMismatchError,
-    settle,
+    Totals,
+    balance_report,
+    price,
 )
+
+from . import settlement_oracle as oracle
 
 DAY = date(2026, 1, 5)
 RULE = FeeRule(per_transaction=150, percent_bp=175)  # NOK 1.50 + 1.75 %
@@ -36,6 +43,18 @@ def item(n: int, amount: int, source: Source = Source.CARD,
          kind: ItemKind = ItemKind.PAYMENT) -> SettlementItem:
     return SettlementItem(f"item-{n}", source, kind, amount, DAY,
                           None if source is Source.POS else kid(n))
+
+
+def settle(stream: SettlementStream, items: Iterable[SettlementItem], rule: FeeRule,
+           carried_in: int = 0) -> tuple[list[ReportLine], BalanceReport]:
+    """Price every item and fold it into the running totals, as a caller streams them."""
+    lines: list[ReportLine] = []
+    totals = Totals()
+    for each in items:
+        line = price(each, stream, rule)
+        lines.append(line)
+        totals = totals.add(line)
+    return lines, balance_report("c", stream, DAY, totals, carried_in)
 
 
 def test_fee_rule_rounds_half_up_per_transaction() -> None:
@@ -54,79 +73,64 @@ def test_a_checkout_settlement() -> None:
         item(3, 64_900, Source.BOUGHT_INVOICE),
         item(4, 10_000, kind=ItemKind.CREDIT),
     ]
-    result = settle("clinic-1", SettlementStream.CHECKOUT, items, RULE, DAY)
-    report = result.report
+    lines, report = settle(SettlementStream.CHECKOUT, items, RULE)
     fees = [150 + 875, 150 + 350, 150 + 1136]  # 1.75 % of 649.00 is 11.3575 -> 11.36
-    assert report.gross == 134_900
-    assert report.fees == sum(fees)
-    assert report.credits == 10_000
+    assert (report.count, report.gross, report.fees, report.credits) == (
+        4, 134_900, sum(fees), 10_000)
     assert report.total == report.payout == 134_900 - sum(fees) - 10_000
     assert report.carried_forward == 0
-    assert [line.net for line in report.lines] == [
+    assert [line.net for line in lines] == [
         50_000 - fees[0], 20_000 - fees[1], 64_900 - fees[2], -10_000,
-    ]
-    assert [(t.kid, t.amount, t.reversal) for t in result.ocr_transactions] == [
-        (kid(1), 50_000, False), (kid(2), 20_000, False), (kid(3), 64_900, False),
-        (kid(4), 10_000, True),
     ]
 
 
 def test_credits_larger_than_payments_are_carried_forward() -> None:
     items = [item(1, 1_000), item(2, 5_000, kind=ItemKind.CREDIT)]
-    first = settle("c", SettlementStream.CHECKOUT, items, RULE, DAY).report
+    _, first = settle(SettlementStream.CHECKOUT, items, RULE)
     assert first.total == 0
     assert first.carried_forward == 1_000 - RULE.fee(1_000) - 5_000
-    later = settle("c", SettlementStream.CHECKOUT, [item(3, 10_000)], RULE, DAY,
-                   carried_in=first.carried_forward).report
+    _, later = settle(SettlementStream.CHECKOUT, [item(3, 10_000)], RULE,
+                      carried_in=first.carried_forward)
     assert later.total == 10_000 - RULE.fee(10_000) + first.carried_forward
 
 
-def test_pos_items_never_reach_the_ocr_file() -> None:
-    result = settle("c", SettlementStream.POS, [item(1, 5_000, Source.POS)], RULE, DAY)
-    assert result.ocr_transactions == ()
-    assert result.report.total == 5_000 - RULE.fee(5_000)
+def test_pos_items_need_no_kid() -> None:
+    _, report = settle(SettlementStream.POS, [item(1, 5_000, Source.POS)], RULE)
+    assert report.total == 5_000 - RULE.fee(5_000)
 
 
 def test_fakturaservice_without_fees() -> None:
-    result = settle("c", SettlementStream.FAKTURASERVICE,
-                    [item(1, 64_900, Source.FAKTURASERVICE)], FeeRule(), DAY)
-    assert result.report.total == 64_900
+    _, report = settle(SettlementStream.FAKTURASERVICE,
+                       [item(1, 64_900, Source.FAKTURASERVICE)], FeeRule())
+    assert report.total == 64_900
 
 
 @pytest.mark.parametrize(
-    ("items", "error"),
+    ("bad", "error"),
     [
-        ([item(1, 100, Source.FAKTURASERVICE)], StreamMismatchError),
-        ([item(1, 100, Source.POS)], StreamMismatchError),
-        ([item(1, 100), item(1, 200)], InvalidItemError),
-        ([item(1, 0)], InvalidItemError),
-        ([SettlementItem("x", Source.CARD, ItemKind.PAYMENT, 100, DAY)], InvalidItemError),
-        ([SettlementItem("x", Source.CARD, ItemKind.PAYMENT, 100, DAY, "12345683")],
+        (item(1, 100, Source.FAKTURASERVICE), StreamMismatchError),
+        (item(1, 100, Source.POS), StreamMismatchError),
+        (item(1, 0), InvalidItemError),
+        (SettlementItem("x", Source.CARD, ItemKind.PAYMENT, 100, DAY), InvalidItemError),
+        (SettlementItem("x", Source.CARD, ItemKind.PAYMENT, 100, DAY, "12345683"),
          InvalidItemError),
     ],
 )
-def test_invalid_items(items: list[SettlementItem], error: type[Exception]) -> None:
+def test_invalid_items(bad: SettlementItem, error: type[Exception]) -> None:
     with pytest.raises(error):
-        settle("c", SettlementStream.CHECKOUT, items, RULE, DAY)
+        price(bad, SettlementStream.CHECKOUT, RULE)
 
 
-def test_a_positive_carry_is_refused() -> None:
+def test_a_positive_carry_and_negative_sums_are_refused() -> None:
     with pytest.raises(SettlementError):
-        settle("c", SettlementStream.CHECKOUT, [], RULE, DAY, carried_in=1)
-
-
-def test_the_ocr_transactions_make_a_valid_file() -> None:
-    result = settle("c", SettlementStream.CHECKOUT,
-                    [item(n, 1_000 * n) for n in range(1, 6)], RULE, DAY)
-    header = OcrHeader("0000001", "00010200", "001008566", "0000001", "99991042764", DAY)
-    parsed = parse_ocr(ocr_text(header, result.ocr_transactions))
-    assert [(p.kid, p.amount) for p in parsed.payments] == [
-        (t.kid, t.amount) for t in result.ocr_transactions
-    ]
+        balance_report("c", SettlementStream.CHECKOUT, DAY, Totals(), carried_in=1)
+    with pytest.raises(SettlementError):
+        Totals(count=1, gross=-1)
 
 
 @st.composite
 def settlements(draw: st.DrawFn) -> tuple[SettlementStream, list[SettlementItem], FeeRule, int]:
+    """Valid items of one stream, with amounts up to ten million kroner."""
     stream = draw(st.sampled_from(SettlementStream))
     sources = [s for s, owner in STREAM_OF.items() if owner is stream]
     count = draw(st.integers(0, 25))
@@ -144,22 +148,54 @@ def test_the_report_total_is_the_payout(
     case: tuple[SettlementStream, list[SettlementItem], FeeRule, int],
 ) -> None:
     stream, items, rule, carried_in = case
-    result = settle("c", stream, items, rule, DAY, carried_in=carried_in)
-    report = result.report
+    lines, report = settle(stream, items, rule, carried_in)
     result_amount = report.gross - report.fees - report.credits + report.carried_in
     assert report.total == report.payout == max(result_amount, 0)
     assert report.carried_forward == min(result_amount, 0)
     assert report.total >= 0 >= report.carried_forward
     # The lines add up to the report.
-    assert sum(line.net for line in report.lines) + carried_in == (
+    assert sum(line.net for line in lines) + carried_in == (
         report.total + report.carried_forward
     )
-    assert sum(line.fee for line in report.lines) == report.fees
-    # Every non-POS item is in the OCR list, in order, with its gross amount; no POS item is.
-    expected = (
-        []
-        if stream is SettlementStream.POS
-        else [OcrTransaction(i.kid or "", i.amount, i.day, i.kind is ItemKind.CREDIT)
-              for i in items]
-    )
-    assert list(result.ocr_transactions) == expected
+    assert sum(line.fee for line in lines) == report.fees
+    assert report.count == len(items)
+
+
+@st.composite
+def any_items(draw: st.DrawFn) -> tuple[SettlementStream, list[SettlementItem], FeeRule, int]:
+    """Items a stream may or may not accept: other streams' sources, zero amounts, missing or
+    wrong KIDs, and amounts far beyond any payment (where a fee could overflow 64 bits)."""
+    stream = draw(st.sampled_from(SettlementStream))
+    count = draw(st.integers(0, 12))
+    items = []
+    for n in range(count):
+        source = draw(st.sampled_from(Source)) if draw(st.integers(0, 9)) == 0 else draw(
+            st.sampled_from([s for s, owner in STREAM_OF.items() if owner is stream]))
+        amount = draw(oracle.amounts(0, 2**62))
+        kid_text = draw(st.sampled_from([kid(n), kid(n), kid(n), None, kid(n)[:-1] + "x",
+                                         "12345683"]))
+        items.append(SettlementItem(f"item-{n}", source, draw(st.sampled_from(ItemKind)),
+                                    amount, DAY, kid_text))
+    return stream, items, draw(oracle.fee_rules()), draw(st.integers(-(10**12), 0))
+
+
+@given(any_items())
+def test_item_by_item_equals_the_old_settle(
+    case: tuple[SettlementStream, list[SettlementItem], FeeRule, int],
+) -> None:
+    stream, items, rule, carried_in = case
+    try:
+        expected = oracle.settle(stream, items, rule, carried_in)
+    except SettlementError as exc:
+        with pytest.raises(type(exc)) as raised:
+            settle(stream, items, rule, carried_in)
+        assert str(raised.value) == str(exc)
+        return
+    lines, report = settle(stream, items, rule, carried_in)
+    assert [(line.item, line.fee, line.net) for line in lines] == [
+        (line.item, line.fee, line.net) for line in expected.lines
+    ]
+    assert (report.count, report.gross, report.fees, report.credits, report.carried_in,
+            report.total, report.carried_forward) == (
+        len(expected.lines), expected.gross, expected.fees, expected.credits,
+        expected.carried_in, expected.total, expected.carried_forward)
