@@ -73,8 +73,12 @@ def parse_search(params: Mapping[str, str], statuses: tuple[str, ...]) -> tuple[
     if status is not None and status not in statuses:
         errors.append("Ukjent status.")
         status = None
+    return Search(text, amount, date_from, date_to, status, parse_page(params)), errors
+
+
+def parse_page(params: Mapping[str, str]) -> int:
+    """The page number of a list (`side=`); anything unreadable is the first page."""
     try:
-        page = min(max(int(params.get("side", "1")), 1), MAX_PAGE)
+        return min(max(int(params.get("side", "1")[:10]), 1), MAX_PAGE)
     except ValueError:
-        page = 1
-    return Search(text, amount, date_from, date_to, status, page), errors
+        return 1

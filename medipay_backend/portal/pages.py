@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 
 from fastapi.responses import HTMLResponse
 
@@ -21,6 +22,13 @@ LOGIN_TEXTS = {
 def locked_text(until: datetime | None) -> str:
     when = f" etter {oslo_text(until)}" if until else " senere"
     return f"For mange mislykkede forsøk. Kontoen er sperret; prøv igjen{when}."
+
+
+def throttled_text(wait: timedelta) -> str:
+    minutes = max(1, math.ceil(wait.total_seconds() / 60))
+    when = "ett minutt" if minutes == 1 else f"{minutes} minutter"
+    return (f"For mange mislykkede innlogginger fra din nettverksadresse. Vent {when} og "
+            "prøv igjen. Har du glemt passordet, be MediPay om et nytt engangspassord.")
 
 
 def login(csrf: str, *, next_path: str = "", email: str = "", error: str | None = None,

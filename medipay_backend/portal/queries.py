@@ -15,6 +15,7 @@ from medipay_backend import order_events
 from medipay_backend.invoicing.balance import principal_left
 from medipay_backend.localtime import OSLO
 from medipay_backend.models import PosTransaction
+from medipay_backend.models_credits import OrderCredit
 from medipay_backend.models_invoicing import Claim
 from medipay_backend.models_ledger import GatewayClinic, Settlement
 from medipay_backend.models_orders import Invoice, Order
@@ -145,10 +146,13 @@ def claim_of_order(session: Session, clinic_id: str, order_id: str,
     return session.scalars(query).one_or_none()
 
 
-def settlements(session: Session, clinic_id: str) -> list[dict[str, Any]]:
-    rows = session.scalars(sa.select(Settlement).where(Settlement.clinic_id == clinic_id)
-                           .order_by(Settlement.settlement_date.desc(), Settlement.seq.desc()))
-    return [{**files.summary(row), "files": sorted(row.files)} for row in rows]
+def settlements(session: Session, clinic_id: str, page: int, size: int) -> Page:
+    """The clinic's settlements, newest first, a page at a time; rows are summaries."""
+    query = (sa.select(Settlement).where(Settlement.clinic_id == clinic_id)
+             .order_by(Settlement.settlement_date.desc(), Settlement.seq.desc()))
+    found = _paged(session, query, Search(page=page), size)
+    rows = [{**files.summary(row), "files": sorted(row.files)} for row in found.rows]
+    return Page(rows, found.page, found.has_next)
 
 
 def settlement_row(session: Session, clinic_id: str, settlement_id: str) -> Settlement | None:
@@ -193,3 +197,33 @@ def settlement_file(session: Session, clinic_id: str, settlement_id: str,
         return None
     path = Path(entry["path"])
     return FileToSend(path, str(entry.get("name") or path.name)) if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class FailedRefund:
+    """A card/Vipps credit whose refund the provider did not take: MediPay owes the patient."""
+
+    credit_id: str
+    order_id: str
+    reference: str  # the EPJ's reference, else its idempotency key
+    amount: int
+    target: str  # card or vipps
+    credited_at: datetime
+
+
+# The banner on the bills page lists at most this many; the rest are counted.
+MAX_FAILED_REFUNDS_SHOWN = 20
+
+
+def failed_refunds(session: Session, clinic_id: str) -> tuple[list[FailedRefund], int]:
+    """The clinic's credits whose refund failed, newest first, and how many there are."""
+    where = (OrderCredit.clinic_id == clinic_id, OrderCredit.refund_status == "failed")
+    total = int(session.scalar(sa.select(sa.func.count()).select_from(OrderCredit)
+                               .where(*where)) or 0)
+    rows = session.execute(
+        sa.select(OrderCredit, Order.external_reference, Order.idempotency_key)
+        .join(Order, Order.id == OrderCredit.order_id).where(*where)
+        .order_by(OrderCredit.seq.desc()).limit(MAX_FAILED_REFUNDS_SHOWN))
+    found = [FailedRefund(c.id, c.order_id, ref or key, c.amount, c.target, c.created_at)
+             for c, ref, key in rows]
+    return found, total

@@ -37,11 +37,18 @@ from medipay_backend.portal.auth import (
     posted_form,
     redirect,
 )
-from medipay_backend.portal.forms import FormError, parse_day, parse_kroner, parse_search
+from medipay_backend.portal.forms import (
+    FormError,
+    parse_day,
+    parse_kroner,
+    parse_page,
+    parse_search,
+)
 from medipay_backend.portal.html import PREFIX, SECURITY_HEADERS, money
 from medipay_backend.portal.queries import (
     OrderDetail,
     claim_of_order,
+    failed_refunds,
     order_detail,
     search_orders,
     search_pos,
@@ -88,9 +95,10 @@ async def orders(request: Request, who: CurrentAdmin = Depends(current_admin),
                  services: Services = Depends(get_services)) -> Response:
     search, errors = parse_search(request.query_params, tuple(ORDER_STATUSES))
     size = get_settings(request).page_size
-    result = await services.db.run(lambda s: search_orders(s, who.clinic_id, search, size))
+    result, failed = await services.db.run(lambda s: (
+        search_orders(s, who.clinic_id, search, size), failed_refunds(s, who.clinic_id)))
     notice = NOTICES.get(request.query_params.get("melding", ""))
-    return views.orders(_nav("transaksjoner", who), search, result, errors, notice)
+    return views.orders(_nav("transaksjoner", who), search, result, errors, notice, failed)
 
 
 @router.get(PREFIX + "/terminal")
@@ -210,10 +218,11 @@ async def stop_claim(order_id: str, form: Posted = Depends(posted_form),
 
 
 @router.get(PREFIX + "/oppgjor")
-async def settlement_list(who: CurrentAdmin = Depends(current_admin),
+async def settlement_list(request: Request, who: CurrentAdmin = Depends(current_admin),
                           services: Services = Depends(get_services)) -> Response:
-    rows = await services.db.run(lambda s: settlements(s, who.clinic_id))
-    return views.settlements(_nav("oppgjor", who), rows)
+    number, size = parse_page(request.query_params), get_settings(request).page_size
+    result = await services.db.run(lambda s: settlements(s, who.clinic_id, number, size))
+    return views.settlements(_nav("oppgjor", who), result)
 
 
 @router.get(PREFIX + "/oppgjor/{settlement_id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from medipay.logs import get_logger
 from medipay_backend.checkout.html import form_fields
 from medipay_backend.deps import Services, get_services
 from medipay_backend.portal import pages
@@ -34,7 +35,9 @@ from medipay_backend.portal.login import (
     login,
 )
 from medipay_backend.portal.sessions import CurrentAdmin, end_session
+from medipay_backend.portal.throttle import client_address, login_throttle, retry_after_seconds
 
+log = get_logger(__name__)
 router = APIRouter(include_in_schema=False, route_class=PortalRoute)
 NOTICES = {"ut": "Du er logget ut.", "utlopt": "Økten er avsluttet. Logg inn igjen."}
 # How long the login form may sit open before its CSRF cookie is gone.
@@ -78,8 +81,21 @@ async def login_submit(request: Request,
     if not same_secret(fields.get(CSRF_FIELD, ""), request.cookies.get(LOGIN_COOKIE, "")):
         return _login_page(request, services, next_path=next_path, email=email,
                            error=pages.LOGIN_TEXTS["form"], status_code=403)
-    result = await login(services.db, get_settings(request), services.clock, email,
+    settings = get_settings(request)
+    address = client_address(request.client.host if request.client else None,
+                             request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    throttle = login_throttle(request.app.state)
+    wait = throttle.retry_after(address, services.clock.now(), settings)
+    if wait is not None:  # refused before any password is hashed
+        log.warning("portal login refused", reason="address_throttled", client=address)
+        response = _login_page(request, services, next_path=next_path, email=email,
+                               error=pages.throttled_text(wait), status_code=429)
+        response.headers["Retry-After"] = str(retry_after_seconds(wait))
+        return response
+    result = await login(services.db, settings, services.clock, email,
                          fields.get("password", ""))
+    if result.outcome in ("invalid", "locked"):  # a guess, whichever account it named
+        throttle.record_failure(address, services.clock.now(), settings)
     if result.outcome != "ok" or result.token is None:
         error = (pages.locked_text(result.locked_until) if result.outcome == "locked"
                  else pages.LOGIN_TEXTS[result.outcome])

@@ -1,8 +1,10 @@
-"""The portal's security settings. The defaults are the production values; tests may put a
-`PortalSettings` with cheaper hashing on `app.state.portal_settings`."""
+"""The portal's security settings. The defaults are the production values. The service builds
+them from the `[portal]` section of the backend's configuration (`config.PortalConfig`) and
+puts them on `app.state.portal_settings`; tests put cheaper hashing there."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -12,6 +14,7 @@ from medipay_backend.portal.passwords import DEFAULT_SCRYPT, ScryptParams
 # Longest lock-out, however many failures: long enough to stop guessing, short enough that an
 # admin who forgot their password is not shut out for days (the operator can reset it).
 MAX_LOCKOUT = timedelta(hours=24)
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,16 @@ class PortalSettings:
     page_size: int = 25
     # A session's last_seen_at is written at most this often (not on every click).
     touch_interval: timedelta = field(default=timedelta(minutes=1))
+    # Failed logins from one client address within `ip_window`, whatever accounts they
+    # named, before that address is refused (HTTP 429) until the oldest failure is out of
+    # the window. 0 turns the limit off. Twenty is far above what the staff of one clinic
+    # behind a shared address mistype in a quarter of an hour, and far below what it takes
+    # to try a list of addresses.
+    ip_max_failed_logins: int = 20
+    ip_window: timedelta = timedelta(minutes=15)
+    # Proxies whose X-Forwarded-For header names the real client (empty: the TCP peer is
+    # the client). Only these are believed; anyone else could write the header.
+    trusted_proxies: tuple[IpNetwork, ...] = ()
 
     def lock_period(self, failures: int) -> timedelta | None:
         """How long to lock after `failures` consecutive failures (None: not yet)."""

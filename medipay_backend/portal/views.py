@@ -11,14 +11,20 @@ from urllib.parse import urlencode
 from fastapi.responses import HTMLResponse
 
 from medipay_backend.checkout.html import e
-from medipay_backend.credits import OrderCredits
+from medipay_backend.credits import CreditView, OrderCredits
 from medipay_backend.invoicing.reports import OutstandingRow
 from medipay_backend.localtime import kroner
 from medipay_backend.models import PosTransaction
 from medipay_backend.models_orders import Order
 from medipay_backend.order_events import STATUS_TEXTS, status_text
 from medipay_backend.portal.html import PREFIX, day, message, money, page, post_form
-from medipay_backend.portal.queries import OrderDetail, Page, Search, SettlementDetail
+from medipay_backend.portal.queries import (
+    FailedRefund,
+    OrderDetail,
+    Page,
+    Search,
+    SettlementDetail,
+)
 from medipay_backend.settlement.files import STREAM_TITLES
 
 Nav = tuple[str, str, str, str]
@@ -35,7 +41,13 @@ ROUTES = {"bought": "Kjøpt av MediPay", "fakturaservice": "Fakturaservice (klin
 CREDIT_TARGETS = {"card": "Tilbake til kortet", "vipps": "Tilbake til Vipps",
                   "bought_invoice": "Kreditnota på faktura (kjøpt krav)",
                   "fakturaservice": "Kreditnota på faktura (Fakturaservice)"}
-REFUND_STATES = {"pending": "Sendes", "refunded": "Tilbakebetalt", "failed": "Feilet"}
+# The refund of a card/Vipps credit, as the clinic sees it (credit_refunds.py).
+REFUND_STATES = {"pending": "Refusjon sendes", "refunded": "Refundert",
+                 "failed": "Refusjon feilet"}
+REFUND_FAILED_HELP = ("Kortinnløseren eller Vipps tok ikke imot refusjonen. Beløpet er "
+                      "trukket fra oppgjøret til klinikken, og MediPay skylder det nå "
+                      "pasienten. MediPay følger opp og sender refusjonen på nytt; "
+                      "klinikken trenger ikke å kreditere igjen.")
 FILE_TITLES = {"pdf": "Balance Report (PDF)", "csv": "Balance Report (CSV)",
                "json": "Balance Report (JSON)", "transactions": "Transaksjonsliste (CSV)",
                "ocr": "OCR-fil"}
@@ -104,7 +116,8 @@ def _pager(action: str, search: Search, result: Page) -> str:
 
 
 def orders(nav: Nav, search: Search, result: Page, errors: list[str],
-           notice: str | None = None) -> HTMLResponse:
+           notice: str | None = None,
+           failed: tuple[list[FailedRefund], int] = ([], 0)) -> HTMLResponse:
     action = f"{PREFIX}/transaksjoner"
     rows: list[Order] = result.rows
     body = "".join(_row(
@@ -118,6 +131,7 @@ def orders(nav: Nav, search: Search, result: Page, errors: list[str],
     return page("Regninger", f"""
 <h1>Regninger</h1>
 {message(notice, ok=True)}
+{_failed_refunds(*failed)}
 {_filters(action, search, STATUS_TEXTS, "Ordre-id, referanse fra journalsystemet eller KID.")}
 {"".join(message(text) for text in errors)}
 <div class="card">{table}{_pager(action, search, result)}</div>""", nav=nav)
@@ -149,12 +163,13 @@ def _credits(detail: OrderDetail, credits: OrderCredits | None, csrf: str, key: 
         return ""
     rows = "".join(_row(
         e(day(c.created_at)), e(money(c.amount)), e(c.reason), e(c.actor),
-        e(CREDIT_TARGETS.get(c.target, c.target)),
-        e(REFUND_STATES.get(c.refund_status or "", "")), num=(1,))
+        e(CREDIT_TARGETS.get(c.target, c.target)), _refund_state(c), num=(1,))
         for c in credits.credits)
-    head = _head("Dato", "Beløp", "Begrunnelse", "Av", "Hvordan", "Status", num=(1,))
+    head = _head("Dato", "Beløp", "Begrunnelse", "Av", "Hvordan", "Refusjon", num=(1,))
+    failed = any(c.refund_status == "failed" for c in credits.credits)
     listing = (f"<table>{head}<tbody>{rows}</tbody></table>"
                f"<p>Kreditert i alt: <strong>{e(money(credits.credited_total))}</strong></p>"
+               + (message(REFUND_FAILED_HELP) if failed else "")
                if credits.credits else "<p>Ingen krediteringer.</p>")
     if credits.creditable <= 0:
         form = "<p class=\"muted\">Det er ikke noe mer å kreditere på denne regningen.</p>"
@@ -172,6 +187,30 @@ beløp for delvis kreditering.</p>
         form = post_form(f"{PREFIX}/ordre/{detail.order.id}/krediter", csrf, "Krediter",
                          fields=fields)
     return f'<div class="card" id="kreditering"><h2>Kreditering</h2>{listing}{form}</div>'
+
+
+def _refund_state(credit: CreditView) -> str:
+    """The refund cell: empty for credit notes, the date once the provider took it."""
+    text = REFUND_STATES.get(credit.refund_status or "", "")
+    if credit.refund_status == "refunded" and credit.refunded_at is not None:
+        text += f" {day(credit.refunded_at)}"
+    if credit.refund_status == "failed":
+        return f'<strong class="error">{e(text)}</strong>'
+    return e(text)
+
+
+def _failed_refunds(failed: list[FailedRefund], total: int) -> str:
+    """A banner on the bills page while any of the clinic's refunds has failed."""
+    if total == 0:
+        return ""
+    items = "".join(
+        f'<li><a href="{PREFIX}/ordre/{e(f.order_id)}#kreditering">{e(f.reference)}</a>: '
+        f"{e(money(f.amount))} {e(CREDIT_TARGETS.get(f.target, f.target).lower())}, "
+        f"kreditert {e(day(f.credited_at))}</li>" for f in failed)
+    more = (f"<p>… og {total - len(failed)} til.</p>" if total > len(failed) else "")
+    title = ("1 refusjon feilet" if total == 1 else f"{total} refusjoner feilet")
+    return (f'<div class="card" id="refusjon-feilet" role="alert"><h2>{e(title)}</h2>'
+            f"<p>{e(REFUND_FAILED_HELP)}</p><ul>{items}</ul>{more}</div>")
 
 
 def _claim(detail: OrderDetail, csrf: str) -> str:
@@ -230,7 +269,8 @@ def order(nav: Nav, detail: OrderDetail, credits: OrderCredits | None, *, key: s
 <tbody>{history}</tbody></table></div>""", nav=nav, status_code=status_code)
 
 
-def settlements(nav: Nav, rows: list[dict[str, Any]]) -> HTMLResponse:
+def settlements(nav: Nav, result: Page) -> HTMLResponse:
+    rows: list[dict[str, Any]] = result.rows
     body = "".join(_row(
         f'<a href="{PREFIX}/oppgjor/{e(r["settlement_id"])}">'
         f'{e(day(date.fromisoformat(r["settlement_date"])))}</a>',
@@ -241,8 +281,11 @@ def settlements(nav: Nav, rows: list[dict[str, Any]]) -> HTMLResponse:
     head = _head("Oppgjørsdato", "Strøm", "Antall", "Brutto", "Gebyrer", "Krediteringer",
                  "Utbetalt", num=(2, 3, 4, 5, 6))
     table = (f"<table>{head}<tbody>{body}</tbody></table>" if rows
+             else "<p>Ingen oppgjør her.</p>" if result.page > 1
              else "<p>Ingen oppgjør ennå.</p>")
-    return page("Oppgjør", f"<h1>Oppgjør</h1><div class=\"card\">{table}</div>", nav=nav)
+    pager = _pager(f"{PREFIX}/oppgjor", Search(page=result.page), result)
+    return page("Oppgjør", f"<h1>Oppgjør</h1><div class=\"card\">{table}{pager}</div>",
+                nav=nav)
 
 
 def settlement(nav: Nav, detail: SettlementDetail) -> HTMLResponse:

@@ -28,9 +28,9 @@ class Admin:
 class Browser:
     """One browser: cookies kept, the last page's CSRF token sent with every form."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                      base_url=PORTAL_URL)
+    def __init__(self, app: FastAPI, address: str = "127.0.0.1") -> None:
+        transport = httpx.ASGITransport(app=app, client=(address, 40_000))
+        self.http = httpx.AsyncClient(transport=transport, base_url=PORTAL_URL)
         self.csrf = ""
         self.page: httpx.Response | None = None
 
@@ -57,9 +57,12 @@ class Browser:
             response = await self.get(response.headers["location"])
         return response
 
-    async def login(self, email: str, password: str) -> httpx.Response:
+    async def login(self, email: str, password: str,
+                    headers: dict[str, str] | None = None) -> httpx.Response:
         await self.get("/klinikk/logg-inn")
-        return await self.post("/klinikk/logg-inn", {"email": email, "password": password})
+        body = {"email": email, "password": password, "csrf": self.csrf}
+        return self._seen(await self.http.post("/klinikk/logg-inn", data=body,
+                                               headers=headers))
 
     async def set_password(self, password: str = PASSWORD) -> httpx.Response:
         await self.get("/klinikk/nytt-passord")
@@ -86,8 +89,9 @@ class Portal:
         for browser in self.browsers:
             await browser.http.aclose()
 
-    def browser(self) -> Browser:
-        browser = Browser(self.app)
+    def browser(self, address: str = "127.0.0.1") -> Browser:
+        """A new browser; `address` is the client address the server sees."""
+        browser = Browser(self.app, address)
         self.browsers.append(browser)
         return browser
 

@@ -3,18 +3,23 @@ lock-out, expiry, logout, cookies, CSRF refusals that change nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from http.cookies import SimpleCookie
+from ipaddress import ip_network
 
 import httpx
 import sqlalchemy as sa
+from fastapi import FastAPI
 
 from medipay.clock import SimulatedClock
 from medipay_backend.db import Database
 from medipay_backend.models_portal import ClinicAdmin, PortalSession
 from medipay_backend.portal.sessions import token_digest
+from medipay_backend.portal.settings import PortalSettings
 
 from ..conftest import MakeEpj
+from .conftest import FAST
 from .helpers import PASSWORD, Admin, Portal
 
 
@@ -310,3 +315,88 @@ async def test_cookies_are_not_secure_on_plain_http_without_an_https_address(
         header = next(h for h in response.headers.get_list("set-cookie")
                       if h.startswith("medipay_portal="))
         assert "HttpOnly" in header and "Secure" not in header
+
+
+def _limit(app: FastAPI, **changes: object) -> PortalSettings:
+    """At most 3 failed logins per address in 10 minutes, unless `changes` say otherwise."""
+    limits: dict[str, object] = {"ip_max_failed_logins": 3, "ip_window": timedelta(minutes=10)}
+    settings = replace(FAST, **{**limits, **changes})  # type: ignore[arg-type]
+    app.state.portal_settings = settings
+    return settings
+
+
+async def test_one_address_cannot_try_many_accounts(
+    portal: Portal, make_epj: MakeEpj, clock: SimulatedClock, database: Database,
+    app: FastAPI,
+) -> None:
+    _limit(app)
+    admin = await _admin(portal, make_epj)
+    await portal.logged_in(admin)
+    sprayer = portal.browser("198.51.100.7")
+    # One wrong password each on three accounts: no account gets near its own lock-out.
+    for email in ("ingen@klinikk.no", admin.email, "ola@klinikk.no"):
+        wrong = await sprayer.login(email, "Sommer2026!")
+        assert wrong.status_code == 401 and "Feil e-postadresse" in wrong.text
+    refused = await sprayer.login(admin.email, PASSWORD)  # even the right password
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["retry-after"] == "600"
+    assert ("For mange mislykkede innlogginger fra din nettverksadresse. Vent 10 minutter"
+            in refused.text)
+    assert 'name="csrf"' in refused.text and admin.email in refused.text  # the form is back
+    assert sprayer.session_cookie is None
+    row = await _row(database, admin.email)
+    assert row.failed_logins == 1 and row.locked_until is None  # the refusal hashed nothing
+
+    # Another address is not affected, and a success there does not free the sprayer.
+    colleague = portal.browser("203.0.113.20")
+    assert (await colleague.login(admin.email, PASSWORD)).status_code == 303
+    assert (await sprayer.login(admin.email, PASSWORD)).status_code == 429
+
+    clock.advance(timedelta(minutes=9, seconds=59, milliseconds=500))
+    almost = await sprayer.login(admin.email, PASSWORD)
+    assert almost.status_code == 429 and almost.headers["retry-after"] == "1"
+    clock.advance(timedelta(seconds=1))
+    assert (await sprayer.login(admin.email, PASSWORD)).status_code == 303
+
+
+async def test_the_window_slides_from_the_oldest_failure(
+    portal: Portal, clock: SimulatedClock, app: FastAPI,
+) -> None:
+    _limit(app)
+    guesser = portal.browser("198.51.100.8")
+    for minutes in (0, 2, 4):  # failures at 09:00, 09:02 and 09:04
+        assert (await guesser.login("x@klinikk.no", "feil passord 1")).status_code == 401
+        clock.advance(timedelta(minutes=2 if minutes < 4 else 1))
+    at_five = await guesser.login("x@klinikk.no", "feil passord 1")
+    assert at_five.status_code == 429 and at_five.headers["retry-after"] == "300"
+    clock.advance(timedelta(minutes=5))  # 09:10: the 09:00 failure is out of the window
+    assert (await guesser.login("x@klinikk.no", "feil passord 1")).status_code == 401
+    again = await guesser.login("x@klinikk.no", "feil passord 1")  # 09:02 must go first
+    assert again.status_code == 429 and again.headers["retry-after"] == "120"
+
+
+async def test_forwarded_for_counts_only_behind_a_trusted_proxy(
+    portal: Portal, app: FastAPI,
+) -> None:
+    _limit(app, trusted_proxies=(ip_network("10.0.0.0/24"),))
+    proxy = portal.browser("10.0.0.2")
+    for _ in range(3):
+        header = {"X-Forwarded-For": "192.0.2.50, 10.0.0.9"}  # client, then an inner proxy
+        assert (await proxy.login("x@klinikk.no", "feil 123456", header)).status_code == 401
+    assert (await proxy.login("x@klinikk.no", "feil 123456",
+                              {"X-Forwarded-For": "192.0.2.50"})).status_code == 429
+    # Others behind the same proxy are still let in to try.
+    other = await proxy.login("x@klinikk.no", "feil 123456", {"X-Forwarded-For": "192.0.2.51"})
+    assert other.status_code == 401
+    # An address that is not a trusted proxy cannot pose as somebody else with the header.
+    direct = portal.browser("192.0.2.50")
+    forged = await direct.login("x@klinikk.no", "feil 123456",
+                                {"X-Forwarded-For": "192.0.2.99"})
+    assert forged.status_code == 429
+
+
+async def test_the_limit_can_be_turned_off(portal: Portal, app: FastAPI) -> None:
+    _limit(app, ip_max_failed_logins=0)
+    guesser = portal.browser("198.51.100.9")
+    for _ in range(5):
+        assert (await guesser.login("x@klinikk.no", "feil 123456")).status_code == 401

@@ -13,10 +13,12 @@ import httpx
 import sqlalchemy as sa
 
 from medipay.clock import SimulatedClock
+from medipay_backend import credit_refunds, credits
 from medipay_backend.db import Database
+from medipay_backend.domain.settlement import SettlementStream
 from medipay_backend.handlers import SWEEP_INTERVAL
 from medipay_backend.invoicing.issuing import issue_pending
-from medipay_backend.localtime import kroner, oslo_date
+from medipay_backend.localtime import OSLO, kroner, oslo_date
 from medipay_backend.models_credits import OrderCredit
 from medipay_backend.models_invoicing import Claim
 from medipay_backend.models_ledger import Settlement
@@ -25,8 +27,8 @@ from medipay_backend.settlement.service import settle_day
 from ..conftest import EnrolGateway, Epj, MakeEpj
 from ..flow import Flow
 from ..people import order
-from ..settlement.helpers import map_gateway, send_pos
-from .helpers import CREDIT_KEY, Browser, Portal
+from ..settlement.helpers import check_ledger, map_gateway, send_pos
+from .helpers import CREDIT_KEY, PASSWORD, Browser, Portal
 
 OTHER = "annen-klinikk"
 
@@ -304,3 +306,79 @@ async def test_outstanding_claims_and_stopping_one(
                                {"reason": "Betalt i kassen"})
     assert again.status_code == 409 and "ikke åpent lenger" in again.text
     assert "Ingen utestående krav" in (await browser.get("/klinikk/utestaende")).text
+
+
+async def test_settlements_are_paged_newest_first(
+    shop: Flow, portal: Portal, database: Database, clock: SimulatedClock, tmp_path: Path,
+    make_epj: MakeEpj,
+) -> None:
+    await make_epj(OTHER)
+    days = []
+    for _ in range(4):  # four days of (empty) checkout settlements, 3 a page
+        clock.advance(timedelta(days=1))
+        day = oslo_date(clock.now())
+        days.append(day)
+        for clinic_id in (shop.epj.clinic_id, OTHER):
+            await settle_day(database, clock, day, tmp_path, clinic_id=clinic_id,
+                             streams=(SettlementStream.CHECKOUT,), force=True)
+    admin = await portal.create_admin(shop.epj.clinic_id, "kari@oslo-legesenter.no")
+    browser = await portal.logged_in(admin)
+
+    def dates(response: httpx.Response) -> list[str]:
+        assert response.status_code == 200, response.text
+        return re.findall(r'/klinikk/oppgjor/[0-9a-f-]+">(\d\d\.\d\d\.\d{4})</a>', response.text)
+
+    newest_first = [d.strftime("%d.%m.%Y") for d in reversed(days)]
+    first = await browser.get("/klinikk/oppgjor")
+    assert dates(first) == newest_first[:3]
+    assert 'href="/klinikk/oppgjor?side=2"' in first.text and 'rel="prev"' not in first.text
+    second = await browser.get("/klinikk/oppgjor", side="2")
+    assert dates(second) == newest_first[3:]  # the other clinic's four are not counted
+    assert 'rel="next"' not in second.text and 'href="/klinikk/oppgjor?side=1"' in second.text
+    beyond = await browser.get("/klinikk/oppgjor", side="9")
+    assert dates(beyond) == [] and "Ingen oppgjør her" in beyond.text
+    assert dates(await browser.get("/klinikk/oppgjor", side="tull")) == newest_first[:3]
+
+
+async def test_the_clinic_sees_a_refund_that_failed_and_when_it_is_refunded(
+    shop: Flow, portal: Portal, database: Database, clock: SimulatedClock,
+) -> None:
+    paid = await _card_paid(shop, 1)
+    admin = await portal.create_admin(shop.epj.clinic_id, "kari@oslo-legesenter.no")
+    browser = await portal.logged_in(admin)
+    assert "refusjon-feilet" not in (await browser.get("/klinikk/transaksjoner")).text
+    page = await browser.get(f"/klinikk/ordre/{paid}")
+    key = CREDIT_KEY.search(page.text)
+    assert key is not None
+    acquirer = shop.runtime.sim_acquirer
+    assert acquirer is not None
+    acquirer.refund_outages = credits.REFUND_MAX_ATTEMPTS
+    sent = await browser.post(f"/klinikk/ordre/{paid}/krediter", {
+        "nokkel": key.group(1), "amount": "100", "reason": "Feil takst"})
+    assert sent.status_code == 303
+    pending = await browser.get(f"/klinikk/ordre/{paid}")
+    assert "<td>Refusjon sendes</td>" in pending.text
+
+    for _ in range(credits.REFUND_MAX_ATTEMPTS):  # the acquirer refuses every attempt
+        await shop.tick()
+        clock.advance(timedelta(hours=1))
+    browser = portal.browser()  # the next day: the session has ended, log in again
+    assert (await browser.login(admin.email, PASSWORD)).status_code == 303
+    failed = await browser.get(f"/klinikk/ordre/{paid}")
+    assert '<strong class="error">Refusjon feilet</strong>' in failed.text
+    assert "MediPay skylder det nå pasienten" in failed.text
+    bills = await browser.get("/klinikk/transaksjoner")
+    banner = re.search(r'<div class="card" id="refusjon-feilet".*?</div>', bills.text, re.S)
+    assert banner is not None, bills.text
+    assert "1 refusjon feilet" in banner.group(0)
+    line = f'href="/klinikk/ordre/{paid}#kreditering">RK-1</a>: 100,00\xa0kr tilbake til kortet'
+    assert line in banner.group(0)
+
+    (credit_id,) = await database.run(lambda s: list(s.scalars(sa.select(OrderCredit.id))))
+    now = clock.now()
+    await database.run(lambda s: credit_refunds.retry_refund(s, credit_id, now))
+    await shop.tick()  # the acquirer takes it this time
+    done = await browser.get(f"/klinikk/ordre/{paid}")
+    assert f"<td>Refundert {clock.now().astimezone(OSLO):%d.%m.%Y %H:%M}</td>" in done.text
+    assert "refusjon-feilet" not in (await browser.get("/klinikk/transaksjoner")).text
+    await check_ledger(database)
