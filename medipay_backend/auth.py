@@ -17,8 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from medipay.logs import get_logger
 from medipay.signing import (
@@ -29,16 +34,19 @@ from medipay.signing import (
     MAX_CLOCK_SKEW_SECONDS,
 )
 from medipay_backend.deps import Services, get_services
+from medipay_backend.epj_auth import require_epj
 from medipay_backend.models import Gateway, GatewayNonce
 from medipay_backend.problems import (
     ADMIN_AUTH_REQUIRED,
     INVALID_ADMIN_TOKEN,
     INVALID_SIGNATURE,
     MALFORMED_SIGNATURE,
+    NOT_FOUND,
     REPLAYED_NONCE,
     SIGNATURE_REQUIRED,
     STALE_TIMESTAMP,
     UNKNOWN_GATEWAY,
+    VALIDATION_FAILED,
     ProblemError,
 )
 from medipay_backend.signatures import (
@@ -224,3 +232,82 @@ def _replayed() -> ProblemError:
     return ProblemError(
         REPLAYED_NONCE, "this nonce was already used; sign every request with a fresh nonce"
     )
+
+
+# Reading settlements and reports: the operator, or an EPJ for the clinics of its credential.
+
+# The same scheme as `epj_auth` (same name, so OpenAPI shows one "epj" scheme).
+_epj_basic = HTTPBasic(
+    auto_error=False,
+    scheme_name="epj",
+    description="The EPJ credential: client id as user name, secret as password.",
+)
+_EITHER_CHALLENGE = _BEARER_CHALLENGE + ', Basic realm="medipay-epj", charset="UTF-8"'
+
+
+@dataclass(frozen=True)
+class ClinicScope:
+    """The clinics a caller may read: every clinic for the operator (`clinics` None), the
+    clinics its credential covers for an EPJ. Routes filter through it once, so a clinic out
+    of scope is answered exactly like one that does not exist (404 `not-found`, as orders do)
+    and a listing never includes another clinic's rows."""
+
+    clinics: frozenset[str] | None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.clinics is None
+
+    def allows(self, clinic_id: str) -> bool:
+        return self.clinics is None or clinic_id in self.clinics
+
+    def check(self, clinic_id: str | None) -> None:
+        """Raise the not-found problem for a clinic the caller may not read."""
+        if clinic_id is not None and not self.allows(clinic_id):
+            raise ProblemError(NOT_FOUND, f"no clinic {clinic_id!r} for this credential")
+
+    def restrict(
+        self, column: sa.ColumnElement[str] | QueryableAttribute[str]
+    ) -> sa.ColumnElement[bool]:
+        """A WHERE clause keeping the caller's clinics' rows (always true for the operator)."""
+        if self.clinics is None:
+            return sa.true()
+        return column.in_(sorted(self.clinics))
+
+    def single_clinic(self, clinic_id: str | None) -> str | None:
+        """The clinic a one-clinic filter should use: the one asked for (checked), else for an
+        EPJ its credential's clinic, else (the operator) None for every clinic."""
+        self.check(clinic_id)
+        if clinic_id is not None or self.clinics is None:
+            return clinic_id
+        if len(self.clinics) == 1:
+            return next(iter(self.clinics))
+        raise ProblemError(
+            VALIDATION_FAILED, "clinic_id is required: this credential covers several clinics",
+            extensions={"errors": [{"loc": ["query", "clinic_id"], "msg": "field required",
+                                    "type": "missing"}]})
+
+
+OPERATOR_SCOPE = ClinicScope(None)
+
+
+async def require_clinic_reader(
+    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    basic: HTTPBasicCredentials | None = Depends(_epj_basic),
+    services: Services = Depends(get_services),
+) -> ClinicScope:
+    """Dependency: the operator token (`Authorization: Bearer`), or an EPJ credential (HTTP
+    Basic) scoped to its clinic. Each is checked exactly as on its own endpoints, with the
+    same 401 problems; with neither, `admin-auth-required` offering both schemes."""
+    if basic is not None:
+        caller = await require_epj(basic, services)
+        return ClinicScope(frozenset({caller.clinic_id}))
+    if bearer is None:
+        raise ProblemError(
+            ADMIN_AUTH_REQUIRED,
+            "send the operator token as 'Authorization: Bearer <token>', or the EPJ client id "
+            "and secret with HTTP Basic authentication",
+            headers={"WWW-Authenticate": _EITHER_CHALLENGE},
+        )
+    await require_admin(bearer, services)
+    return OPERATOR_SCOPE

@@ -1,8 +1,9 @@
 """EPJ authentication: HTTP Basic with the client id and secret the operator issued.
 
-Every EPJ endpoint learns its caller from `require_epj` and must scope each query to
-`caller.clinic_id`; an order of another clinic is answered exactly like a missing one (404),
-so ids cannot be probed across clinics.
+Every EPJ endpoint learns its caller from `require_epj` (or, where the operator may call it
+too, from `auth.require_clinic_reader`) and must scope each query to the caller's clinic; an
+order or settlement of another clinic is answered exactly like a missing one (404), so ids
+cannot be probed across clinics.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""Operator endpoints: settlements with their reports and files, whether their reports were
-e-mailed, the POS terminal transaction list, and which clinic a gateway's POS transactions
-settle to. The filtered settlement report is in `api/reports.py`."""
+"""Settlement endpoints: settlements with their reports and files and the POS terminal
+transaction list, read by the operator (every clinic) or by an EPJ (the clinic of its
+credential, `ClinicScope`); whether the reports were e-mailed (it names the recipient) and
+which clinic a gateway's POS transactions settle to stay operator-only. The filtered
+settlement report is in `api/reports.py`."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from medipay_backend.api.reports import problem_for
-from medipay_backend.auth import require_admin
+from medipay_backend.auth import OPERATOR_SCOPE, ClinicScope, require_admin, require_clinic_reader
 from medipay_backend.deps import Services, get_services
 from medipay_backend.models import Gateway
 from medipay_backend.models_clinics import Clinic
@@ -33,8 +35,9 @@ from medipay_backend.settlement.service import assign_gateway
 GATEWAY_CLINIC_CONFLICT = ProblemType(
     "gateway-clinic-conflict", "Gateway already settles to another clinic", 409
 )
-router = APIRouter(tags=["settlements"], dependencies=[Depends(require_admin)],
-                   responses=problem_responses(401))
+# No router-wide dependency: every route names its own, the operator's or a clinic reader's
+# (tests/backend/reports/test_epj_access.py checks that none is left open).
+router = APIRouter(tags=["settlements"], responses=problem_responses(401))
 Stream = Literal["checkout", "fakturaservice", "pos"]
 FileKind = Literal["json", "csv", "pdf", "transactions", "ocr"]
 MEDIA = {"json": "application/json", "csv": "text/csv", "pdf": "application/pdf",
@@ -45,7 +48,8 @@ class GatewayClinicIn(BaseModel):
     clinic_id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
-@router.put("/v1/gateways/{gateway_id}/clinic", responses=problem_responses(404, 409))
+@router.put("/v1/gateways/{gateway_id}/clinic", responses=problem_responses(404, 409),
+            dependencies=[Depends(require_admin)])
 async def put_gateway_clinic(
     body: GatewayClinicIn, gateway_id: str = Path(max_length=64),
     services: Services = Depends(get_services),
@@ -65,9 +69,12 @@ async def put_gateway_clinic(
 
 
 def _filtered(
-    clinic_id: str | None, stream: str | None, date_from: date | None, date_to: date | None
+    scope: ClinicScope, clinic_id: str | None, stream: str | None, date_from: date | None,
+    date_to: date | None,
 ) -> sa.Select[Any]:
-    query = sa.select(Settlement).order_by(Settlement.settlement_date, Settlement.seq)
+    scope.check(clinic_id)
+    query = (sa.select(Settlement).where(scope.restrict(Settlement.clinic_id))
+             .order_by(Settlement.settlement_date, Settlement.seq))
     if clinic_id:
         query = query.where(Settlement.clinic_id == clinic_id)
     if stream:
@@ -89,20 +96,25 @@ def _out(row: Settlement) -> dict[str, Any]:
 async def list_settlements(
     clinic_id: str | None = None, stream: Stream | None = None,
     date_from: date | None = None, date_to: date | None = None,
+    scope: ClinicScope = Depends(require_clinic_reader),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
+    query = _filtered(scope, clinic_id, stream, date_from, date_to)
+
     def work(session: Session) -> list[dict[str, Any]]:
-        return [_out(r) for r in session.scalars(_filtered(clinic_id, stream, date_from, date_to))]
+        return [_out(r) for r in session.scalars(query)]
 
     return {"settlements": await services.db.run(work)}
 
 
 @router.get("/v1/settlements/{settlement_id}", responses=problem_responses(404))
 async def get_settlement(
-    settlement_id: str = Path(max_length=64), services: Services = Depends(get_services)
+    settlement_id: str = Path(max_length=64),
+    scope: ClinicScope = Depends(require_clinic_reader),
+    services: Services = Depends(get_services),
 ) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
-        row = _get(session, settlement_id)
+        row = _get(session, settlement_id, scope)
         body = _out(row)
         body["lines"] = list(files.lines(session, row))
         return body
@@ -110,8 +122,10 @@ async def get_settlement(
     return await services.db.run(work)
 
 
-def _get(session: Session, settlement_id: str) -> Settlement:
-    row = session.scalar(sa.select(Settlement).where(Settlement.id == settlement_id))
+def _get(session: Session, settlement_id: str, scope: ClinicScope) -> Settlement:
+    """The settlement if the caller may read it; another clinic's is simply not found."""
+    row = session.scalar(sa.select(Settlement).where(
+        Settlement.id == settlement_id, scope.restrict(Settlement.clinic_id)))
     if row is None:
         raise ProblemError(NOT_FOUND, f"no settlement {settlement_id!r}")
     return row
@@ -121,9 +135,10 @@ def _get(session: Session, settlement_id: str) -> Settlement:
             response_class=FileResponse)
 async def download(
     kind: FileKind, settlement_id: str = Path(max_length=64),
+    scope: ClinicScope = Depends(require_clinic_reader),
     services: Services = Depends(get_services),
 ) -> FileResponse:
-    row = await services.db.run(lambda s: _get(s, settlement_id))
+    row = await services.db.run(lambda s: _get(s, settlement_id, scope))
     entry = row.files.get(kind)
     if entry is None or not FsPath(entry["path"]).is_file():
         raise ProblemError(NOT_FOUND, f"settlement {settlement_id} has no {kind} file")
@@ -131,12 +146,13 @@ async def download(
 
 
 @router.get("/v1/settlements/{settlement_id}/mail", responses=problem_responses(404),
-            summary="Whether the settlement's reports were e-mailed to the clinic")
+            summary="Whether the settlement's reports were e-mailed to the clinic",
+            dependencies=[Depends(require_admin)])
 async def get_mailing(
     settlement_id: str = Path(max_length=64), services: Services = Depends(get_services)
 ) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
-        _get(session, settlement_id)
+        _get(session, settlement_id, OPERATOR_SCOPE)
         return mailing_status(session, settlement_id)
 
     return await services.db.run(work)
@@ -148,10 +164,11 @@ async def get_mailing(
                     "and card scheme")
 async def get_pos_transactions(
     settlement_id: str = Path(max_length=64), format: Literal["json", "csv"] = "json",
+    scope: ClinicScope = Depends(require_clinic_reader),
     services: Services = Depends(get_services),
 ) -> Any:
     def work(session: Session) -> Any:
-        row = _get(session, settlement_id)
+        row = _get(session, settlement_id, scope)
         try:
             if format == "json":
                 return pos_report(session, settlement_id)
