@@ -1,7 +1,7 @@
 """The operator's invoicing API: issue invoices, run dunning, import OCR files, act on claims
 (stop, complaint, credit note), read documents, handle the suspense list (apply an item to a
-claim, refund it, or mark it handled) and the outstanding report. Every route needs the
-operator token."""
+claim, refund it, or mark it handled and book its money out) and the outstanding report.
+Every route needs the operator token."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from medipay_backend.invoicing.schemas import (
     SuspenseApplyIn,
     SuspenseOut,
     SuspenseRefundIn,
+    SuspenseResolveIn,
 )
 from medipay_backend.localtime import oslo_date
 from medipay_backend.models_invoicing import Claim, ClaimEvent, IncomingPayment, SuspenseItem
@@ -55,6 +56,13 @@ SUSPENSE_AMOUNT = ProblemType("suspense-amount-not-available",
 INVALID_BANK_ACCOUNT = ProblemType("invalid-bank-account", "Not a valid bank account", 422)
 SUSPENSE_REVERSAL = ProblemType("suspense-item-is-reversal",
                                 "A reversal cannot be applied or refunded", 409)
+SUSPENSE_DESTINATION_REQUIRED = ProblemType(
+    "suspense-destination-required", "Say where the suspense money went", 422)
+SUSPENSE_DESTINATION_INVALID = ProblemType(
+    "suspense-destination-invalid", "Not a destination suspense money can be booked out to",
+    422)
+CLAIM_BOUGHT = ProblemType("claim-bought",
+                           "A bought claim cannot be stopped or deleted by the clinic", 409)
 _SUSPENSE_PROBLEMS = {
     suspense_actions.SuspenseItemNotFound: NOT_FOUND,
     suspense_actions.SuspenseItemResolved: SUSPENSE_RESOLVED,
@@ -63,6 +71,8 @@ _SUSPENSE_PROBLEMS = {
     suspense_actions.ClaimNotOpen: CLAIM_STATE_CONFLICT,
     suspense_actions.AmountNotAvailable: SUSPENSE_AMOUNT,
     suspense_actions.InvalidAccount: INVALID_BANK_ACCOUNT,
+    suspense_actions.DestinationRequired: SUSPENSE_DESTINATION_REQUIRED,
+    suspense_actions.InvalidDestination: SUSPENSE_DESTINATION_INVALID,
 }
 PDF = "application/pdf"
 T = TypeVar("T")
@@ -160,6 +170,8 @@ def _act(services: Services, number: int,
         claim = _claim(session, number)
         try:
             action(session, claim)
+        except claim_actions.ClaimBought as exc:
+            raise ProblemError(CLAIM_BOUGHT, str(exc)) from exc
         except claim_actions.ClaimActionError as exc:
             raise ProblemError(CLAIM_STATE_CONFLICT, str(exc)) from exc
         session.flush()
@@ -237,7 +249,8 @@ def _suspense_out(session: Session, item: SuspenseItem) -> SuspenseOut:
     return SuspenseOut(id=item.seq, reason=item.reason, kid=item.kid, amount=item.amount,
                        paid_on=payment.paid_on, source_ref=payment.source_ref,
                        resolution=item.resolution, applied_to=applied_to,
-                       refund_account=item.refund_account, note=item.note)
+                       refund_account=item.refund_account, note=item.note,
+                       booked_out_to=suspense_actions.booked_out_to(session, item))
 
 
 def _suspense_action(work: Callable[[Session], T]) -> Callable[[Session], T]:
@@ -252,14 +265,25 @@ def _suspense_action(work: Callable[[Session], T]) -> Callable[[Session], T]:
     return run
 
 
+@router.get("/suspense/not-booked-out", response_model=list[SuspenseOut],
+            responses=problem_responses(401),
+            summary="Items marked handled by hand whose money is still in suspense")
+async def suspense_not_booked_out(
+        services: Services = Depends(get_services)) -> list[SuspenseOut]:
+    return await services.db.run(lambda s: [
+        _suspense_out(s, item) for item in suspense_actions.not_booked_out(s)])
+
+
 @router.post("/suspense/{item_id}/resolve", response_model=SuspenseOut,
              responses=problem_responses(401, 404, 409, 422),
-             summary="Mark a suspense item handled by hand (booked elsewhere), with a note")
-async def resolve_suspense(item_id: int, body: NoteIn,
+             summary="Mark a suspense item handled by hand, booking its money out of suspense "
+                     "to where it went")
+async def resolve_suspense(item_id: int, body: SuspenseResolveIn,
                            services: Services = Depends(get_services)) -> SuspenseOut:
     now = services.clock.now()
     return await services.db.run(_suspense_action(lambda s: _suspense_out(
-        s, suspense_actions.mark_handled(s, item_id, body.note, now))))
+        s, suspense_actions.mark_handled(s, item_id, body.note, now, to=body.to,
+                                         reference=body.reference))))
 
 
 @router.post("/suspense/{item_id}/apply", response_model=SuspenseApplied,

@@ -4,6 +4,18 @@ pauses dunning until resolved), and credit notes (full or partial).
 A credit note lowers the principal first, then the invoice fee. A credit of everything left
 closes the claim as `credited`; fees and interest charged so far are then written off (the
 claim they were charged on no longer exists).
+
+Each action that takes principal or invoice fee out of collection (a credit note, a stop, a
+delete) also shrinks the claim's memo in the ledger, in the same transaction
+(`ledger_posts.release_credited`, `release_withdrawn`), so the memo keeps matching the
+outstanding-claims report. A credit note on a claim the provider bought takes its principal
+part back from the clinic, which was paid for the claim (`ledger_posts.credit_bought`, the
+rule credits on the order follow too).
+
+A claim the provider bought is the provider's: the clinic sold it and cannot stop or delete
+it (service description 2.2.3 and 2.3: only under Fakturaservice does the clinic own the
+claim). `stop` refuses it with `ClaimBought`; the clinic credits it instead, which gives back
+what it was paid.
 """
 
 from __future__ import annotations
@@ -15,12 +27,21 @@ from sqlalchemy.orm import Session
 
 from medipay_backend.domain.dunning import FAKTURASERVICE_SCHEDULE
 from medipay_backend.invoicing.balance import principal_left
+from medipay_backend.invoicing.ledger_posts import (
+    release_bought_credit,
+    release_credited,
+    release_withdrawn,
+)
 from medipay_backend.invoicing.progress import claim_state, next_action_on
 from medipay_backend.models_invoicing import Claim, ClaimEvent
 
 
 class ClaimActionError(Exception):
     """The action does not fit the claim's state (or the amount is wrong)."""
+
+
+class ClaimBought(ClaimActionError):
+    """The provider bought the claim: the clinic sold it and cannot stop or delete it."""
 
 
 def _event(session: Session, claim: Claim, kind: str, today: date, now: datetime,
@@ -39,11 +60,18 @@ def _require_open(claim: Claim) -> None:
 
 def stop(session: Session, claim: Claim, today: date, now: datetime, *, delete: bool,
          reason: str) -> None:
-    """The clinic stops (takes the claim back) or deletes it (the debt is dropped)."""
+    """The clinic stops (takes the claim back) or deletes it (the debt is dropped); only a
+    claim the clinic owns (Fakturaservice). A bought claim raises `ClaimBought`."""
+    if claim.route == "bought":
+        raise ClaimBought(
+            f"invoice {claim.invoice_number} was bought by the provider, so the clinic cannot "
+            f"{'delete' if delete else 'stop'} it; credit it instead (the clinic gives back "
+            "what it was paid for the credited part)")
     _require_open(claim)
     claim.state = "deleted" if delete else "stopped"
     claim.closed_on, claim.next_action_on = today, None
     _event(session, claim, "deleted" if delete else "stopped", today, now, reason=reason)
+    release_withdrawn(session, claim, now)
 
 
 def complain(session: Session, claim: Claim, today: date, now: datetime, note: str) -> None:
@@ -67,8 +95,14 @@ def resolve_complaint(session: Session, claim: Claim, today: date, now: datetime
 
 
 def credit(session: Session, claim: Claim, today: date, now: datetime, *,
-           amount: int | None, reason: str) -> ClaimEvent:
-    """A credit note of `amount` øre (None: everything left of principal and invoice fee)."""
+           amount: int | None, reason: str, release_memo: bool = True) -> ClaimEvent:
+    """A credit note of `amount` øre (None: everything left of principal and invoice fee).
+
+    The ledger follows in the same transaction: a Fakturaservice claim's memo shrinks by
+    `amount`; a bought claim's principal part is taken back from the clinic
+    (`release_bought_credit`). `release_memo=False` is for a caller that books the ledger
+    side itself (`credits.credit_order`, as `credit:<credit id>` or `credit:<credit id>:memo`),
+    so nothing is booked twice."""
     _require_open(claim)
     fee_left = claim.invoice_fee - claim.paid_invoice_fee - claim.credited_invoice_fee
     left = principal_left(claim) + fee_left
@@ -82,6 +116,11 @@ def credit(session: Session, claim: Claim, today: date, now: datetime, *,
     full = amount == left
     if full:
         claim.state, claim.closed_on, claim.next_action_on = "credited", today, None
-    return _event(session, claim, "credit_note", today, now, amount=amount,
-                  principal_delta=-on_principal, principal=on_principal, invoice_fee=on_fee,
-                  full=full, reason=reason)
+    event = _event(session, claim, "credit_note", today, now, amount=amount,
+                   principal_delta=-on_principal, principal=on_principal, invoice_fee=on_fee,
+                   full=full, reason=reason)
+    if release_memo:
+        session.flush()  # the event's number names the release
+        release_credited(session, claim, event.seq, amount, now)
+        release_bought_credit(session, claim, event.seq, on_principal, now)
+    return event

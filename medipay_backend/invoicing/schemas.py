@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -84,6 +84,9 @@ class SuspenseOut(BaseModel):
     applied_to: int | None = Field(default=None, description="invoice number, when applied")
     refund_account: str | None = None
     note: str | None = None
+    booked_out_to: str | None = Field(
+        default=None, description="handled by hand: the ledger account its money was booked "
+        "out to (e.g. provider:bank); null while still in suspense")
 
 
 class SuspenseApplyIn(BaseModel):
@@ -91,6 +94,16 @@ class SuspenseApplyIn(BaseModel):
     amount: int | None = Field(default=None, gt=0,
                                description="Øre to apply; null: the whole item")
     note: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class SuspenseResolveIn(BaseModel):
+    note: str = Field(min_length=1, max_length=500)
+    to: Literal["bank"] | None = Field(
+        default=None, description="Where the money went (required unless the item is a "
+        "reversal): bank = paid out of the provider's bank account by hand")
+    reference: str | None = Field(
+        default=None, min_length=1, max_length=120,
+        description="The reference of that booking, e.g. the bank transaction's")
 
 
 class SuspenseRefundIn(BaseModel):

@@ -56,9 +56,15 @@ async def test_issue_documents_dunning_and_payment_over_http(
     suspense = (await client.get("/v1/invoicing/suspense", headers=admin_headers)).json()
     assert [(i["reason"], i["amount"]) for i in suspense] == [("unknown_kid", 500)]
     resolve = f"/v1/invoicing/suspense/{suspense[0]['id']}/resolve"
-    done = await client.post(resolve, json={"note": "refunded"}, headers=admin_headers)
-    assert done.status_code == 200
-    twice = await client.post(resolve, json={"note": "again"}, headers=admin_headers)
+    nowhere = await client.post(resolve, json={"note": "refunded"}, headers=admin_headers)
+    assert nowhere.status_code == 422  # money must be booked out to where it went
+    assert nowhere.json()["type"].endswith("suspense-destination-required")
+    done = await client.post(resolve, json={"note": "refunded", "to": "bank",
+                                            "reference": "nettbank 2026-01-05"},
+                             headers=admin_headers)
+    assert done.status_code == 200 and done.json()["booked_out_to"] == "provider:bank"
+    twice = await client.post(resolve, json={"note": "again", "to": "bank",
+                                             "reference": "another"}, headers=admin_headers)
     assert twice.status_code == 409
     assert (await client.get("/v1/invoicing/suspense", headers=admin_headers)).json() == []
 

@@ -184,8 +184,10 @@ async def test_vipps_pays_a_bought_claim_and_nothing_reaches_the_clinic(
     principal = next(t for t in transfers if t.id.endswith(":principal"))
     assert principal.credit_account_id == "provider:claims:purchased"
     assert principal.amount == 100_000 and principal.stream is None
-    fees = next(t for t in transfers if t.id.endswith(":fees"))
-    assert fees.amount == 4_900  # the invoice fee of a bought claim is the provider's
+    # The invoice fee of a bought claim is the provider's, on a revenue account of its own.
+    fee = next(t for t in transfers if t.id.endswith(":invoice-fee"))
+    assert (fee.amount, fee.credit_account_id) == (4_900, "provider:revenue:invoice-fees")
+    assert not [t for t in transfers if t.id.endswith(":fees")]  # no dunning fee was due
     assert any(t.id.endswith(":purchase") for t in transfers)
     database.transaction(replay)
     assert claim_now(database, claim.seq).state == "paid"

@@ -93,3 +93,15 @@ def test_suspense_commands(database_url: str, tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "not a valid" in bad.output
     refunded = runner.invoke(backend_app, ["suspense", "refund", "2", "86011117947", *config])
     assert refunded.exit_code == 0 and "1000 øre to 86011117947" in refunded.output
+    assert "remainder" in runner.invoke(backend_app, ["suspense", "list", *config]).output
+    nowhere = runner.invoke(backend_app, ["suspense", "resolve", "3", "--note", "i banken",
+                                          *config])
+    assert nowhere.exit_code == 1 and "say where the money went" in nowhere.output
+    handled = runner.invoke(backend_app, ["suspense", "resolve", "3", "--note", "i banken",
+                                          "--to", "bank", "--reference", "NB-1", *config])
+    assert handled.exit_code == 0, handled.output
+    assert "10000 øre booked out to provider:bank" in handled.output
+    unbooked = runner.invoke(backend_app, ["suspense", "not-booked-out", *config])
+    assert unbooked.exit_code == 0 and "i banken" not in unbooked.output
+    listed = runner.invoke(backend_app, ["suspense", "list", *config])
+    assert "remainder" not in listed.output
