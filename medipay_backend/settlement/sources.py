@@ -10,10 +10,11 @@ processes at once) posts nothing twice: a repeat is a no-op in `ledger_store.app
   * Checkout card/Vipps payments (stream checkout): `pay:<id>:auth` pending when authorized,
     `pay:<id>:capture` posting it, `pay:<id>:void` when cancelled after authorization.
   * Bought invoices (stream checkout): `inv:<id>:purchase` for the invoice's amount.
-  * Fakturaservice (stream fakturaservice): `fs_claim`, `fs_payment` and
-    `fs_suspense_return` below are the hooks the invoicing module calls when it issues a
-    claim, allocates a payment (OCR, card, Vipps, an applied suspense item) or refunds
-    suspense money (`invoicing/ledger_posts.py`). Ids are `fs:<...>`.
+  * Fakturaservice (stream fakturaservice): `fs_claim`, `fs_claim_released`, `fs_payment`,
+    `fs_invoice_fee` and `fs_suspense_return` below are the hooks the invoicing module calls
+    when it issues a claim, credits, stops or deletes one, allocates a payment (OCR, card,
+    Vipps, an applied suspense item) or refunds suspense money (`invoicing/ledger_posts.py`).
+    Ids are `fs:<...>`.
   * Credits on orders (stream checkout): `credit:<id>`, booked by `credits.credit_order` when
     the credit is made (after `post_payment` / `post_purchase` of what it credits), not here.
 """
@@ -164,6 +165,20 @@ def fs_claim(
     return ledger_store.append(session, transfer, Meta("other", clinic_id), now)
 
 
+def fs_claim_released(
+    session: Session, transfer_id: str, clinic_id: str, amount: int, at: datetime,
+    now: datetime, *, withdrawn: bool, reference: str,
+) -> bool:
+    """The hook for the invoicing module: (part of) a Fakturaservice claim left collection
+    without being paid, so its memo shrinks (no money moves): a credit note, or the clinic
+    stopping or deleting the claim (`withdrawn`). The caller derives `transfer_id` from the
+    claim (`fs:<invoice>:...`), so a repeat posts nothing."""
+    ensure_accounts(session, clinic_id)
+    build = postings.claim_memo_withdrawn if withdrawn else postings.claim_memo_credited
+    transfer = build(transfer_id, clinic_id, amount, at, reference=reference)
+    return ledger_store.append(session, transfer, Meta("other", clinic_id), now)
+
+
 def fs_payment(
     session: Session, payment_id: str, clinic_id: str | None, principal: int, kid: str | None,
     at: datetime, now: datetime, *, fees: int = 0, interest: int = 0, overpayment: int = 0,
@@ -202,6 +217,21 @@ def fs_payment(
                          kid) if clinic_owned else Meta("bought_invoice", clinic_id, None, kid))
         posted += ledger_store.append(session, transfer, meta, now)
     return posted
+
+
+def fs_invoice_fee(
+    session: Session, payment_id: str, clinic_id: str, amount: int, kid: str | None,
+    at: datetime, now: datetime, *, channel: Channel | None = Channel.GIRO,
+) -> bool:
+    """The hook for the invoicing module: a payment covered (part of) the invoice fee of a
+    claim the provider bought; the provider's invoice-fee revenue. `channel` as in
+    `fs_payment` (None: from suspense). Id `fs:<payment_id>:invoice-fee`."""
+    ledger_store.open_accounts(session, [chart.invoice_fee_revenue_account()])
+    source = chart.suspense_id() if channel is None else chart.clearing_id(channel)
+    transfer = postings.bought_invoice_fee_paid(
+        f"fs:{payment_id}:invoice-fee", source, amount, at,
+        reference=f"{channel.value if channel else 'suspense'} {payment_id}")
+    return ledger_store.append(session, transfer, Meta("other", clinic_id, None, kid), now)
 
 
 def fs_suspense_return(
