@@ -15,6 +15,7 @@ from medipay_backend.db import Database
 from medipay_backend.deps import Services
 from medipay_backend.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from medipay_backend.portal import routes as portal_routes
+from medipay_backend.portal.settings import PortalSettings
 from medipay_backend.problems import install_problem_handlers
 from medipay_backend.runtime import Runtime
 from medipay_backend.schemas import Health
@@ -25,9 +26,11 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 def create_app(
-    *, database: Database, clock: Clock, admin_token: str, runtime: Runtime | None = None
+    *, database: Database, clock: Clock, admin_token: str, runtime: Runtime | None = None,
+    portal_settings: PortalSettings | None = None,
 ) -> FastAPI:
-    """The FastAPI app over an already migrated database."""
+    """The FastAPI app over an already migrated database. `portal_settings` (from the
+    `[portal]` configuration) replaces the portal's production defaults."""
     if not admin_token:
         raise ValueError("create_app needs a non-empty admin_token")
     app = FastAPI(
@@ -42,6 +45,8 @@ def create_app(
     app.state.services = Services(
         db=database, clock=clock, admin_token=admin_token, runtime=runtime
     )
+    if portal_settings is not None:
+        app.state.portal_settings = portal_settings
     install_problem_handlers(app)
     app.include_router(gateways.router)
     app.include_router(pos.router)

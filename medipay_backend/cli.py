@@ -97,7 +97,7 @@ def backend_settle(
     from medipay_backend.db import Database, make_engine, migrate
     from medipay_backend.localtime import kroner, oslo_date
     from medipay_backend.settlement.mailing import mailing_status, send_due_reports
-    from medipay_backend.settlement.service import settle_day
+    from medipay_backend.settlement.service import settle_day_in_order
 
     settings = load_backend_config(config)
     clock = SystemClock()
@@ -112,9 +112,10 @@ def backend_settle(
     try:
         migrate(engine)
         database = Database(engine)
-        rows = trio.run(lambda: settle_day(
-            database, clock, when, settings.data_dir / "settlements",
+        done = trio.run(lambda: settle_day_in_order(
+            database, clock, when, settings.settlement.files_root(settings.data_dir),
             clinic_id=clinic or None, force=bool(clinic)))
+        rows = done.settled
         if smtp is not None:  # else the service's scheduler records them as skipped
             trio.run(send_due_reports, database, clock, smtp)
         ids = [row.id for row in rows]
@@ -128,6 +129,11 @@ def backend_settle(
         table.add_row(row.clinic_id, row.stream, str(row.count), kroner(row.total, " "),
                       kroner(row.carried_forward, " "), ", ".join(sorted(row.files)), mailed)
     console.print(table)
+    # A day a later settlement overtook: that one settled its payments already.
+    for key in done.superseded:
+        typer.echo(f"skipped {key.clinic_id} {key.stream.value}: a settlement dated after "
+                   f"{when.isoformat()} exists for this stream, so {when.isoformat()} has "
+                   "nothing left to settle")
 
 
 # --- clinics ---------------------------------------------------------------------------
@@ -478,6 +484,45 @@ def suspense_refund(item: int, account: str, note: str = "",
     _suspense(work, config)
 
 
+@suspense_app.command("resolve")
+def suspense_resolve(
+    item: int,
+    note: Annotated[str, typer.Option(help="What was done, for the record")],
+    to: Annotated[str | None, typer.Option(
+        help="Where the money went: bank (paid out of our bank account by hand). Required "
+             "unless the item is a reversal")] = None,
+    reference: Annotated[str | None, typer.Option(
+        help="The reference of that booking, e.g. the bank transaction's")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Mark a suspense item handled by hand and book its money out of suspense to where it
+    went (also books out an item handled earlier whose money is still in suspense)."""
+    from medipay_backend.invoicing.suspense import booked_out_to, mark_handled
+
+    def work(session: Any, now: Any) -> str:
+        done = mark_handled(session, item, note, now, to=to, reference=reference)
+        target = booked_out_to(session, done)
+        moved = f": {done.amount} øre booked out to {target}" if target else ""
+        return f"item {item} handled{moved}"
+
+    _suspense(work, config)
+
+
+@suspense_app.command("not-booked-out")
+def suspense_not_booked_out(config: ConfigOption = None) -> None:
+    """Items marked handled by hand whose money is still in suspense (book them out with
+    `suspense resolve ITEM --note ... --to bank --reference ...`)."""
+    from medipay_backend.invoicing.suspense import not_booked_out
+    from medipay_backend.localtime import kroner
+
+    rows = _with_database(config, lambda s, now, _: [
+        (item.seq, item.reason, item.amount, item.note or "") for item in not_booked_out(s)])
+    table = Table("id", "reason", "amount (kr)", "note")
+    for seq, reason, amount, note in rows:
+        table.add_row(str(seq), reason, kroner(amount, " "), note)
+    console.print(table)
+
+
 # --- clinic administrators (the clinic portal) --------------------------------------------
 
 clinic_admin_app = typer.Typer(
@@ -493,6 +538,13 @@ def _portal_login_url(config: Path | None) -> str:
     settings = load_backend_config(config)
     base = settings.checkout.public_url or f"http://{settings.http.host}:{settings.http.port}"
     return base.rstrip("/") + "/klinikk/logg-inn"
+
+
+def _portal_settings(config: Path | None) -> Any:
+    """The portal's settings from `[portal]` (the one-time password's lifetime)."""
+    from medipay_backend.config import load_backend_config
+
+    return load_backend_config(config).portal.settings()
 
 
 def _print_one_time_password(record: Any, otp: str, config: Path | None) -> None:
@@ -512,9 +564,8 @@ def clinic_admin_create(
 ) -> None:
     """Create a clinic administrator; prints a one-time password (shown only this once)."""
     from medipay_backend.portal import accounts
-    from medipay_backend.portal.settings import PortalSettings
 
-    portal = PortalSettings()
+    portal = _portal_settings(config)
     try:
         accounts.login_email(email)
     except accounts.InvalidEmail as exc:
@@ -533,9 +584,8 @@ def clinic_admin_create(
 def clinic_admin_reset(email: str, config: ConfigOption = None) -> None:
     """A new one-time password for an admin (also lifts a lock-out, ends their sessions)."""
     from medipay_backend.portal import accounts
-    from medipay_backend.portal.settings import PortalSettings
 
-    portal = PortalSettings()
+    portal = _portal_settings(config)
     otp = accounts.issue_one_time_password(portal.scrypt)
 
     def work(session: Any, now: Any, _: str) -> Any:
@@ -635,3 +685,30 @@ def credits_retry_refund(credit_id: str, config: ConfigOption = None) -> None:
     except RefundNotRetryable as exc:
         _fail(str(exc))
     console.print(f"refund of credit {credit_id} queued again")
+
+
+@credits_app.command("paid-by-hand")
+def credits_paid_by_hand(
+    credit_id: str,
+    reference: Annotated[str, typer.Option(help="How the patient was paid, e.g. the bank "
+                                           "transfer's id (1-80 characters).")],
+    config: ConfigOption = None,
+) -> None:
+    """Record that a failed refund was paid to the patient outside MediPay: books it from
+    refunds owed to the bank and marks the refund refunded. Once per credit."""
+    from medipay_backend.credit_refunds import PaidByHandRefused, record_paid_by_hand
+    from medipay_backend.localtime import kroner
+
+    try:
+        done = _with_database(
+            config, lambda s, now, _: record_paid_by_hand(s, credit_id, reference, now))
+    except PaidByHandRefused as exc:
+        typer.echo(str(exc))  # not wrapped: the credit id stays whole
+        raise typer.Exit(1) from exc
+    if not done.created:
+        typer.echo(f"refund of credit {done.credit_id} was already recorded as paid by hand "
+                   f"(reference {done.reference}); nothing changed")
+        return
+    typer.echo(f"refund of credit {done.credit_id} recorded as paid by hand: "
+               f"{kroner(done.amount, ' ')} from provider:refunds-owed to provider:bank "
+               f"(transfer {done.transfer_id}, reference {done.reference})")

@@ -6,13 +6,14 @@ directory, the API on 127.0.0.1:8400, and an operator token generated on first s
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 
 from sqlalchemy import URL
@@ -20,6 +21,7 @@ from sqlalchemy import URL
 from medipay.config import ConfigError, load_config
 from medipay_backend.invoicing.settings import InvoicingSettings
 from medipay_backend.mail import SmtpSettings
+from medipay_backend.portal.settings import IpNetwork, PortalSettings
 
 ENV_PREFIX = "MEDIPAY_BACKEND"
 DEFAULT_DATA_DIR = Path("~/.local/share/medipay/backend")
@@ -135,7 +137,9 @@ class SettlementConfig:
         return time.fromisoformat(self.run_at)
 
     def files_root(self, data_dir: Path) -> Path:
-        return self.files_dir or data_dir / "settlements"
+        # Absolute: the paths stored in `settlements.files` must not depend on the working
+        # directory of whichever process later serves the download.
+        return (self.files_dir or data_dir / "settlements").absolute()
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,73 @@ class SchedulerConfig:
     def __post_init__(self) -> None:
         if self.poll_seconds <= 0:
             raise ConfigError("scheduler.poll_seconds must be more than 0")
+
+
+# Page sizes beyond this make slow pages without helping anyone find a bill.
+MAX_PORTAL_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class PortalConfig:
+    """The clinic admin portal's limits (docs/portal.md); defaults are the production ones."""
+
+    otp_lifetime_hours: float = 72.0  # an operator-issued one-time password
+    idle_minutes: float = 30.0  # a session ends after this long without a request ...
+    session_hours: float = 12.0  # ... and this long after login, whatever happens
+    max_failed_logins: int = 5  # wrong passwords in a row that lock an admin's account
+    lockout_minutes: float = 15.0  # the first lock; doubled per further failure, max 24 h
+    # Failed logins from one client address within the window; 0 turns the limit off.
+    ip_max_failed_logins: int = 20
+    ip_window_minutes: float = 15.0
+    # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is
+    # believed ("127.0.0.1, 10.0.0.0/8"); empty: the TCP peer is the client.
+    trusted_proxies: str = ""
+    page_size: int = 25  # rows per page in the portal's lists
+
+    def __post_init__(self) -> None:
+        for name in ("otp_lifetime_hours", "idle_minutes", "session_hours",
+                     "lockout_minutes", "ip_window_minutes"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"portal.{name} must be more than 0, got {getattr(self, name)}")
+        if self.idle_minutes > self.session_hours * 60:
+            raise ConfigError("portal.idle_minutes must not be longer than portal.session_hours")
+        if self.max_failed_logins < 1:
+            raise ConfigError(
+                f"portal.max_failed_logins must be at least 1, got {self.max_failed_logins}")
+        if self.ip_max_failed_logins < 0:
+            raise ConfigError("portal.ip_max_failed_logins must be 0 (off) or more, "
+                              f"got {self.ip_max_failed_logins}")
+        if not 1 <= self.page_size <= MAX_PORTAL_PAGE_SIZE:
+            raise ConfigError(f"portal.page_size must be between 1 and "
+                              f"{MAX_PORTAL_PAGE_SIZE}, got {self.page_size}")
+        try:  # refuse an unreadable proxy address or an absurd period now, not at login
+            self.settings()
+        except OverflowError as exc:
+            raise ConfigError(f"portal: a period is too long ({exc})") from exc
+
+    def proxy_networks(self) -> tuple[IpNetwork, ...]:
+        networks = []
+        for item in filter(None, (part.strip() for part in self.trusted_proxies.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError as exc:
+                raise ConfigError(
+                    f"portal.trusted_proxies: {item!r} is not an IP address or network"
+                ) from exc
+        return tuple(networks)
+
+    def settings(self) -> PortalSettings:
+        return PortalSettings(
+            otp_lifetime=timedelta(hours=self.otp_lifetime_hours),
+            idle_timeout=timedelta(minutes=self.idle_minutes),
+            session_lifetime=timedelta(hours=self.session_hours),
+            max_failed_logins=self.max_failed_logins,
+            lockout=timedelta(minutes=self.lockout_minutes),
+            page_size=self.page_size,
+            ip_max_failed_logins=self.ip_max_failed_logins,
+            ip_window=timedelta(minutes=self.ip_window_minutes),
+            trusted_proxies=self.proxy_networks(),
+        )
 
 
 @dataclass(frozen=True)
@@ -164,6 +235,7 @@ class BackendConfig:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     invoicing: InvoicingConfig = field(default_factory=InvoicingConfig)
     settlement: SettlementConfig = field(default_factory=SettlementConfig)
+    portal: PortalConfig = field(default_factory=PortalConfig)
 
     def __post_init__(self) -> None:
         if self.log_level.upper() not in logging.getLevelNamesMapping():

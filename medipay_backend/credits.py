@@ -41,6 +41,7 @@ from medipay_backend.domain.settlement import SettlementStream
 from medipay_backend.invoicing import claims
 from medipay_backend.invoicing.balance import principal_left
 from medipay_backend.invoicing.issuing import issue_invoice
+from medipay_backend.invoicing.ledger_posts import credit_bought
 from medipay_backend.jobs import NewJob, schedule
 from medipay_backend.ledger import postings
 from medipay_backend.ledger.chart import Channel
@@ -131,6 +132,7 @@ class CreditView:
     credit_note_amount: int | None  # on the claim, invoice fee included when it closes it
     invoice_number: int | None
     created_at: datetime
+    refunded_at: datetime | None = None  # when the provider took the refund
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ def _view(session: Session, row: OrderCredit) -> CreditView:
         reason=row.reason, actor=row.actor, target=row.target,
         refund_status=row.refund_status, refund_reference=row.refund_reference,
         credit_note_amount=row.credit_note_amount, invoice_number=number,
-        created_at=row.created_at,
+        created_at=row.created_at, refunded_at=row.refunded_at,
     )
 
 
@@ -333,19 +335,15 @@ def _credit_note(session: Session, order: Order, row: OrderCredit, basis: _Basis
     closing = row.amount == principal_left(claim)
     note_amount = row.amount + (fee_left if closing else 0)
     event = claims.credit(session, claim, oslo_date(now), now, amount=note_amount,
-                          reason=row.reason)
+                          reason=row.reason, release_memo=False)  # released below
     session.flush()
     row.claim_event_seq = event.seq
     row.credit_note_amount = note_amount
     if basis.target == "bought_invoice":
-        sources.post_purchase(session, invoice, now)  # the purchase before its credit
-        transfer = postings.bought_claim_credit(
-            f"credit:{row.id}", order.clinic_id, row.amount, now,
-            reference=f"credit of order {order.id}", currency=order.currency)
-        meta = Meta("bought_invoice", order.clinic_id, SettlementStream.CHECKOUT.value,
-                    order.kid)
-        ledger_store.append(session, transfer, meta, now)
-        row.ledger_transfer_id = transfer.id
+        # The same rule as an operator's credit note on a bought claim (`claims.credit`).
+        credit_bought(session, invoice, f"credit:{row.id}", row.amount, now,
+                      reference=f"credit of order {order.id}")
+        row.ledger_transfer_id = f"credit:{row.id}"
     elif _memo_registered(session, invoice.id):
         # The clinic's claim memo (if the invoicing module registered it) shrinks too.
         memo = postings.claim_memo_credited(

@@ -7,6 +7,7 @@
 - `refund_credit`: sends a card/Vipps credit back to the patient (`credit_refunds`).
 - `mail_settlement_reports`: e-mails a settlement's reports to its clinic
   (`settlement.mailing`).
+- `settlement_daily`: one a day; settles the clinic streams due that day (`settlement.jobs`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from medipay_backend.invoicing.jobs import make_invoicing_handlers
 from medipay_backend.jobs import ClaimedJob, NewJob
 from medipay_backend.runtime import Runtime
 from medipay_backend.scheduler import Handler
+from medipay_backend.settlement.jobs import make_settlement_handlers
 from medipay_backend.settlement.mailing import make_mail_handlers
 from medipay_backend.sms.sender import Receipt, SmsError
 from medipay_backend.sms_flow import mark_failed, mark_submitted, prepare_sms, record_receipt
@@ -72,7 +74,8 @@ def make_handlers(db: Database, clock: Clock, runtime: Runtime) -> Mapping[str, 
     return {"send_sms": send_sms, "sweep_deadlines": sweep_deadlines,
             **make_invoicing_handlers(db, clock, runtime),
             **make_credit_handlers(db, clock, runtime),
-            **make_mail_handlers(db, clock, lambda: runtime.smtp)}
+            **make_mail_handlers(db, clock, lambda: runtime.smtp),
+            **make_settlement_handlers(db, clock, lambda: runtime.settlement)}
 
 
 def receipt_recorder(db: Database, clock: Clock) -> Callable[[Receipt], bool]:

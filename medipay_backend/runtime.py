@@ -24,6 +24,7 @@ from medipay_backend.auth_cache import AuthCache
 from medipay_backend.invoicing.settings import InvoicingSettings
 from medipay_backend.mail import SmtpSettings
 from medipay_backend.orders import OrderTiming
+from medipay_backend.settlement.jobs import SettlementSettings
 from medipay_backend.sms.sender import RecordingSender, SmsSender
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8400"
@@ -44,6 +45,8 @@ class Runtime:
     smtp: SmtpSettings | None = None
     # From `[invoicing]`; None: the daily invoicing job delivers nothing (tests, `simulate`).
     invoicing: InvoicingSettings | None = None
+    # From `[settlement]`; None: disabled, a pending day job settles nothing (tests, `simulate`).
+    settlement: SettlementSettings | None = None
 
     @classmethod
     def simulated(

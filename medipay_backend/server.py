@@ -26,6 +26,7 @@ from medipay_backend.invoicing.jobs import daily_job
 from medipay_backend.orders import OrderTiming
 from medipay_backend.runtime import Runtime
 from medipay_backend.scheduler import Scheduler
+from medipay_backend.settlement import jobs as settlement_jobs
 from medipay_backend.sms.sender import make_sender
 
 log = get_logger(__name__)
@@ -53,7 +54,18 @@ def runtime_from_config(config: BackendConfig, clock: Clock, database: Database)
         runtime.base_url = config.checkout.public_url.rstrip("/")
     runtime.smtp = config.smtp.settings()
     runtime.invoicing = config.invoicing.settings(config.data_dir)
+    runtime.settlement = settlement_settings(config)
     return runtime
+
+
+def settlement_settings(config: BackendConfig) -> settlement_jobs.SettlementSettings | None:
+    """`[settlement]` for the daily job; None when `enabled = false`."""
+    if not config.settlement.enabled:
+        return None
+    return settlement_jobs.SettlementSettings(
+        run_at=config.settlement.run_time(),
+        files_root=config.settlement.files_root(config.data_dir),
+    )
 
 
 async def serve_backend(
@@ -76,7 +88,7 @@ async def serve_backend(
         runtime = runtime or runtime_from_config(config, clock, database)
         async with runtime.sms, trio.open_nursery() as nursery:
             app = create_app(database=database, clock=clock, admin_token=admin_token,
-                             runtime=runtime)
+                             runtime=runtime, portal_settings=config.portal.settings())
             base_url = await nursery.start(
                 partial(serve_asgi, app, config.http.host, config.http.port)
             )
@@ -86,6 +98,8 @@ async def serve_backend(
                 scheduler = Scheduler(database, clock, make_handlers(database, clock, runtime),
                                       poll_interval=config.scheduler.poll_seconds)
                 await scheduler.add(sweep_job(clock.now()), daily_job(clock.now()))
+                if runtime.settlement is not None:
+                    await settlement_jobs.start(database, clock, runtime.settlement)
                 await nursery.start(scheduler.run)
             log.info(
                 "backend listening",

@@ -52,9 +52,11 @@ class AccountCode(IntEnum):
     ADMINISTERED_CLAIMS_CONTRA = 1310
     CLINIC_PAYABLE = 2000
     SUSPENSE = 2100
+    REFUNDS_OWED = 2200
     REVENUE_DUNNING_FEES = 3000
     REVENUE_INTEREST = 3100
     REVENUE_SETTLEMENT_FEES = 3200
+    REVENUE_INVOICE_FEES = 3300  # invoice fees of bought claims (`invoice_fee_revenue_id`)
 
 
 class TransferCode(IntEnum):
@@ -62,18 +64,24 @@ class TransferCode(IntEnum):
 
     PAYMENT = 10  # card/Vipps/POS payment: authorization (pending) then capture (post)
     REFUND = 11  # a credit to the patient, deducted from the clinic's next settlement
+    REFUND_OWED = 12  # a credit's refund the card/Vipps provider never took: owed to the patient
+    REFUND_RESENT = 13  # ... sent to the provider again: back to its clearing account
+    REFUND_PAID_BY_HAND = 14  # ... paid to the patient outside MediPay: from our bank
     CLAIM_PURCHASE = 20  # the provider buys an invoice and owes the clinic its amount
     CLAIM_REGISTERED = 21  # memo: a Fakturaservice claim is opened for the clinic
     CLAIM_SETTLED = 22  # memo: (part of) a Fakturaservice claim's principal was paid
     CLAIM_CREDITED = 23  # memo: (part of) a Fakturaservice claim was credited by the clinic
+    CLAIM_WITHDRAWN = 24  # memo: the clinic stopped or deleted a Fakturaservice claim
     ALLOCATE_FEES = 31  # a patient's payment covering dunning fees (provider's)
     ALLOCATE_INTEREST = 32  # ... covering late interest (provider's)
     ALLOCATE_PRINCIPAL = 33  # ... covering principal and invoice fee (the claim owner's)
     OVERPAYMENT = 34  # ... more than was owed, kept in suspense until resolved
+    ALLOCATE_INVOICE_FEE = 35  # ... covering a bought claim's invoice fee (provider's)
     SETTLEMENT_FEE = 40  # the agreement's fees, deducted from a settlement
     PAYOUT = 50  # the settlement paid to the clinic's bank account
     FUNDS_RECEIVED = 60  # an acquirer, Vipps or Nets paid us what it owed
     SUSPENSE_RETURN = 70  # suspense money paid back to whoever sent it
+    SUSPENSE_BOOKED_OUT = 71  # suspense money handled by hand, booked out where it went
     CORRECTION = 90  # a reversal of an earlier transfer
 
 
@@ -108,6 +116,7 @@ def revenue_id(code: AccountCode) -> str:
         AccountCode.REVENUE_DUNNING_FEES: "dunning-fees",
         AccountCode.REVENUE_INTEREST: "interest",
         AccountCode.REVENUE_SETTLEMENT_FEES: "settlement-fees",
+        AccountCode.REVENUE_INVOICE_FEES: "invoice-fees",
     }
     if code not in names:
         raise InvalidAccountError(f"{code!r} is not a revenue account")
@@ -139,11 +148,13 @@ def provider_accounts(currency: str = DEFAULT_CURRENCY) -> tuple[Account, ...]:
         *(Account(clearing_id(c), currency, AccountCode.CLEARING) for c in Channel),
         Account(purchased_claims_id(), currency, AccountCode.PURCHASED_CLAIMS, _DEBIT_ONLY),
         Account(suspense_id(), currency, AccountCode.SUSPENSE, _CREDIT_ONLY),
+        refunds_owed_account(currency),
     ]
     for code in (
         AccountCode.REVENUE_DUNNING_FEES,
         AccountCode.REVENUE_INTEREST,
         AccountCode.REVENUE_SETTLEMENT_FEES,
+        AccountCode.REVENUE_INVOICE_FEES,
     ):
         accounts.append(Account(revenue_id(code), currency, code, _CREDIT_ONLY))
     return tuple(accounts)
@@ -174,3 +185,28 @@ def clinic_accounts(clinic_id: str, currency: str = DEFAULT_CURRENCY) -> tuple[A
         ),
     )
     return payables + memo
+
+
+def refunds_owed_id() -> str:
+    """Refunds of credits that the acquirer or Vipps did not take (liability): the clinic's
+    settlement has already given the money up, and the provider owes it to the patient."""
+    return "provider:refunds-owed"
+
+
+def refunds_owed_account(currency: str = DEFAULT_CURRENCY) -> Account:
+    # Credit-only: more cannot be paid out of it than failed refunds put in.
+    return Account(refunds_owed_id(), currency, AccountCode.REFUNDS_OWED, _CREDIT_ONLY)
+
+
+def invoice_fee_revenue_id() -> str:
+    """The invoice fees (fakturagebyr) of claims the provider bought: revenue of its own,
+    apart from dunning fees, which are regulated and reported differently. (A Fakturaservice
+    claim's invoice fee is the clinic's and goes to its payable.)"""
+    return revenue_id(AccountCode.REVENUE_INVOICE_FEES)
+
+
+def invoice_fee_revenue_account(currency: str = DEFAULT_CURRENCY) -> Account:
+    # Credit-only like the other revenue accounts: income can never go negative.
+    return Account(
+        invoice_fee_revenue_id(), currency, AccountCode.REVENUE_INVOICE_FEES, _CREDIT_ONLY
+    )

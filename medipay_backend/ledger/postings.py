@@ -299,3 +299,140 @@ def claim_memo_credited(
         reference,
         currency,
     )
+
+
+def refund_owed(
+    transfer_id: str,
+    channel: Channel,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """A credit's refund that the acquirer or Vipps never took (it failed for good).
+
+    `refund` credited the channel's clearing account, expecting the provider to net the
+    refund against what it pays us. It will not, so the clearing account gets the amount
+    back, and the provider now owes it to the patient: `refunds-owed` until it is sent again
+    (`refund_resent`) or paid back some other way. The clinic's payable is not touched: the
+    credit was deducted from its settlement either way."""
+    return _transfer(
+        transfer_id,
+        chart.clearing_id(channel),
+        chart.refunds_owed_id(),
+        amount,
+        TransferCode.REFUND_OWED,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def refund_resent(
+    transfer_id: str,
+    channel: Channel,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """A refund owed to a patient is sent to the acquirer or Vipps again: the reverse of
+    `refund_owed`."""
+    return _transfer(
+        transfer_id,
+        chart.refunds_owed_id(),
+        chart.clearing_id(channel),
+        amount,
+        TransferCode.REFUND_RESENT,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def refund_paid_by_hand(
+    transfer_id: str,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """A refund owed to a patient (`refund_owed`) that the operator paid outside MediPay,
+    e.g. by a bank transfer made by hand: the liability is settled from our bank account."""
+    return _transfer(
+        transfer_id,
+        chart.refunds_owed_id(),
+        chart.bank_id(),
+        amount,
+        TransferCode.REFUND_PAID_BY_HAND,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def claim_memo_withdrawn(
+    transfer_id: str,
+    clinic_id: str,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """Memo: the clinic stopped or deleted a Fakturaservice claim, so what was left of its
+    principal and invoice fee is no longer under collection (no money moves)."""
+    return _transfer(
+        transfer_id,
+        chart.administered_claims_contra_id(clinic_id),
+        chart.administered_claims_id(clinic_id),
+        amount,
+        TransferCode.CLAIM_WITHDRAWN,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def bought_invoice_fee_paid(
+    transfer_id: str,
+    from_account_id: str,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """The part of a patient's payment that covers the invoice fee of a claim the provider
+    bought: the provider's revenue, on an account of its own. `from_account_id` is where
+    the money came from (a clearing account, or suspense for an applied item)."""
+    return _transfer(
+        transfer_id,
+        from_account_id,
+        chart.invoice_fee_revenue_id(),
+        amount,
+        TransferCode.ALLOCATE_INVOICE_FEE,
+        timestamp,
+        reference,
+        currency,
+    )
+
+
+def suspense_booked_out(
+    transfer_id: str,
+    to_account_id: str,
+    amount: int,
+    timestamp: datetime,
+    reference: str = "",
+    currency: str = chart.DEFAULT_CURRENCY,
+) -> Transfer:
+    """Suspense money an operator handled by hand leaves suspense for where it went
+    (`to_account_id`, e.g. the bank account it was paid out of)."""
+    return _transfer(
+        transfer_id,
+        chart.suspense_id(),
+        to_account_id,
+        amount,
+        TransferCode.SUSPENSE_BOOKED_OUT,
+        timestamp,
+        reference,
+        currency,
+    )

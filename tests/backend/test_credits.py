@@ -537,3 +537,181 @@ async def test_settlement_deducts_a_credit_and_carries_a_negative_result_forward
         sa.select(Order).where(Order.id == order_id)).one())
     assert order_row.status == "paid"
     await check_ledger(database)
+
+
+async def _balances(database: Database) -> dict[str, int]:
+    """Credit balance (credits minus debits, posted) of the accounts a failed refund moves."""
+    from medipay_backend.ledger_store import LedgerAccount
+
+    names = ("provider:refunds-owed", "provider:clearing:card",
+             "clinic:oslo-legesenter:checkout:payable")
+
+    def work(session: Session) -> dict[str, int]:
+        rows = session.scalars(sa.select(LedgerAccount).where(LedgerAccount.id.in_(names)))
+        return {row.id: row.credits_posted - row.debits_posted for row in rows}
+
+    return await database.run(work)
+
+
+async def _fail_for_good(flow: Flow, clock: SimulatedClock, credit_id: str) -> None:
+    acquirer = flow.runtime.sim_acquirer
+    assert acquirer is not None
+    acquirer.refund_outages = credits.REFUND_MAX_ATTEMPTS
+    for _ in range(credits.REFUND_MAX_ATTEMPTS):
+        await flow.tick()
+        clock.advance(timedelta(hours=1))
+
+
+async def test_a_failed_refund_is_owed_to_the_patient_in_the_ledger(
+    flow: Flow, database: Database, clock: SimulatedClock, tmp_path: Path,
+) -> None:
+    """The clinic's settlement gives the credit up at once; when the acquirer never takes the
+    refund, the money moves from card clearing to refunds owed (not lost in clearing), and
+    back when the refund is sent again."""
+    order_id = await card_paid(flow, 4)
+    credit_id = (await credit(flow, order_id, 5_000)).json()["id"]
+    clinic = "clinic:oslo-legesenter:checkout:payable"
+    assert flow.epj.clinic_id == "oslo-legesenter"
+    paid = 45_004
+    await _fail_for_good(flow, clock, credit_id)
+    assert (await listed(flow, order_id))["items"][0]["refund"]["status"] == "failed"
+    assert await _balances(database) == {
+        clinic: paid - 5_000,  # deducted from the clinic either way
+        "provider:clearing:card": -paid,  # the acquirer pays us the whole payment
+        "provider:refunds-owed": 5_000,  # and we owe the patient the credit
+    }
+    owed = await transfer(database, f"credit:{credit_id}:owed:1")
+    assert owed is not None and owed.code == TransferCode.REFUND_OWED and owed.stream is None
+    await check_ledger(database)
+
+    now = clock.now()
+    await database.run(lambda s: credit_refunds.retry_refund(s, credit_id, now))
+    assert (await _balances(database))["provider:refunds-owed"] == 0
+    assert (await _balances(database))["provider:clearing:card"] == -(paid - 5_000)
+    await _fail_for_good(flow, clock, credit_id)  # it fails for good a second time
+    assert (await _balances(database))["provider:refunds-owed"] == 5_000
+    assert await transfer(database, f"credit:{credit_id}:owed:2") is not None
+    await check_ledger(database)
+
+    now = clock.now()
+    await database.run(lambda s: credit_refunds.retry_refund(s, credit_id, now))
+    await flow.tick()  # the acquirer takes it now
+    assert (await listed(flow, order_id))["items"][0]["refund"]["status"] == "refunded"
+    assert await _balances(database) == {clinic: paid - 5_000,
+                                         "provider:clearing:card": -(paid - 5_000),
+                                         "provider:refunds-owed": 0}
+    ids = await database.run(lambda s: sorted(s.scalars(
+        sa.select(LedgerTransfer.id).where(LedgerTransfer.id.startswith(f"credit:{credit_id}")))))
+    assert ids == [f"credit:{credit_id}", *(f"credit:{credit_id}:{kind}:{n}"
+                                            for kind in ("owed", "resent") for n in (1, 2))]
+    # The settlement deducts the credit once; the owed and resent moves are not in it.
+    clock.advance(timedelta(days=1))
+    (settled,) = await settle_day(database, clock, oslo_date(clock.now()), tmp_path,
+                                  clinic_id="oslo-legesenter", streams=CHECKOUT, force=True)
+    assert (settled.gross, settled.credits, settled.count) == (paid, 5_000, 2)
+    await check_ledger(database)
+
+
+async def test_provider_taking_a_failed_refund_after_all_clears_what_was_owed(
+    flow: Flow, database: Database, clock: SimulatedClock,
+) -> None:
+    order_id = await vipps_paid(flow, 5)
+    credit_id = (await credit(flow, order_id, 7_000)).json()["id"]
+    vipps = flow.runtime.sim_vipps
+    assert vipps is not None
+    vipps.refund_outages = credits.REFUND_MAX_ATTEMPTS
+    for _ in range(credits.REFUND_MAX_ATTEMPTS):
+        await flow.tick()
+        clock.advance(timedelta(hours=1))
+    owed = await transfer(database, f"credit:{credit_id}:owed:1")
+    assert owed is not None and owed.debit_account_id == "provider:clearing:vipps"
+    now = clock.now()
+    await database.run(lambda s: credit_refunds.mark_refunded(s, credit_id, "late", now))
+    resent = await transfer(database, f"credit:{credit_id}:resent:1")
+    assert resent is not None and resent.credit_account_id == "provider:clearing:vipps"
+    await check_ledger(database)
+
+
+async def test_a_failed_refund_paid_by_hand_moves_what_is_owed_to_the_bank_once(
+    flow: Flow, database: Database, clock: SimulatedClock, database_url: str, tmp_path: Path,
+) -> None:
+    """The operator paid the patient by a bank transfer of its own: the CLI books refunds owed
+    to bank once, marks the refund refunded by hand, and refuses what is not a failed refund."""
+    from medipay_backend.ledger_store import LedgerAccount
+
+    order_id = await card_paid(flow, 6)
+    credit_id = (await credit(flow, order_id, 6_000)).json()["id"]
+    config = ["--config", str(_config(tmp_path, database_url))]
+
+    def by_hand(*args: str) -> Any:
+        return CliRunner().invoke(backend_app, ["credits", "paid-by-hand", *args, *config])
+
+    names = ("provider:refunds-owed", "provider:clearing:card", "provider:bank",
+             "clinic:oslo-legesenter:checkout:payable")
+
+    def balances(session: Session) -> dict[str, int]:
+        rows = session.scalars(sa.select(LedgerAccount).where(LedgerAccount.id.in_(names)))
+        return {row.id: row.credits_posted - row.debits_posted for row in rows}
+
+    now = clock.now()
+    with pytest.raises(credit_refunds.RefundNotFailed, match="pending, not failed"):
+        await database.run(lambda s: credit_refunds.record_paid_by_hand(s, credit_id, "NB", now))
+    await _fail_for_good(flow, clock, credit_id)  # (before the CLI: it re-configures logging)
+    paid = 45_006
+    owed = {"clinic:oslo-legesenter:checkout:payable": paid - 6_000,
+            "provider:clearing:card": -paid, "provider:refunds-owed": 6_000}
+    before = await database.run(balances)
+    assert {k: v for k, v in before.items() if k != "provider:bank"} == owed
+    assert before.get("provider:bank", 0) == 0  # nothing paid out of the bank yet
+    counts = await count_rows(database)
+    for bad in ("", "   ", "x" * 81, "line\nbreak"):
+        refused = by_hand(credit_id, "--reference", bad)
+        assert refused.exit_code == 1 and "reference must be" in refused.output, refused.output
+    unknown = by_hand("no-such-credit", "--reference", "NB 1234")
+    assert unknown.exit_code == 1 and "no credit 'no-such-credit'" in unknown.output
+    assert await database.run(balances) == before and await count_rows(database) == counts
+
+    done = by_hand(credit_id, "--reference", " NB 1234 ")
+    assert done.exit_code == 0 and "recorded as paid by hand: 60,00" in done.output, done.output
+    # Balances are credits minus debits: the bank (an asset) paying out is credited.
+    after = {**owed, "provider:refunds-owed": 0, "provider:bank": 6_000}
+    assert await database.run(balances) == after
+    moved = await transfer(database, f"credit:{credit_id}:by-hand")
+    assert moved is not None and moved.code == TransferCode.REFUND_PAID_BY_HAND
+    assert (moved.debit_account_id, moved.credit_account_id, moved.amount) == (
+        "provider:refunds-owed", "provider:bank", 6_000)
+    assert moved.stream is None  # no settlement stream: the clinic's settlement is unchanged
+    refund = (await listed(flow, order_id))["items"][0]["refund"]
+    assert refund == {**refund, "status": "refunded", "reference": "by hand: NB 1234"}
+    await check_ledger(database)
+
+    again = by_hand(credit_id, "--reference", "NB 1234")  # an exact repeat: nothing changes
+    assert again.exit_code == 0 and "already recorded" in again.output, again.output
+    other = by_hand(credit_id, "--reference", "NB 9999")
+    assert other.exit_code == 1 and "already" in other.output, other.output
+    assert await database.run(balances) == after
+    now = clock.now()
+    with pytest.raises(credit_refunds.RefundNotRetryable):  # paid by hand is final
+        await database.run(lambda s: credit_refunds.retry_refund(s, credit_id, now))
+    with pytest.raises(credit_refunds.AlreadyPaidByHand):
+        await database.run(lambda s: credit_refunds.record_paid_by_hand(s, credit_id, "x", now))
+    failed = CliRunner().invoke(backend_app, ["credits", "failed-refunds", *config])
+    assert failed.exit_code == 0 and failed.output.startswith("0 failed refund(s)")
+    await check_ledger(database)
+
+
+async def test_only_a_failed_card_or_vipps_refund_can_be_paid_by_hand(
+    flow: Flow, database: Database, clock: SimulatedClock,
+) -> None:
+    refunded_id = (await credit(flow, await vipps_paid(flow, 7), 1_000)).json()["id"]
+    await flow.tick()  # Vipps takes it
+    invoice_id = (await credit(flow, await invoice_chosen(flow, 8), 1_000, key="cr-2")
+                  ).json()["id"]
+    now = clock.now()
+    for credit_id, state in ((refunded_id, "refunded"), (invoice_id, "not a refund")):
+        with pytest.raises(credit_refunds.RefundNotFailed, match=state):
+            await database.run(
+                lambda s, c=credit_id: credit_refunds.record_paid_by_hand(s, c, "NB 1", now))
+    assert await transfer(database, f"credit:{refunded_id}:by-hand") is None
+    assert await transfer(database, f"credit:{invoice_id}:by-hand") is None
+    await check_ledger(database)
