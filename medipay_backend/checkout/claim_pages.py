@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi.responses import HTMLResponse
 
+from medipay_backend.checkout import pages
 from medipay_backend.checkout.html import e, form, page
 from medipay_backend.invoicing.claim_checkout import ClaimSummary
 from medipay_backend.localtime import kroner
@@ -87,19 +88,8 @@ ikke belastet. Se det nye beløpet og betal på nytt.</p>
 </div>""", status_code=409)
 
 
-def waiting(token: str, attempt_id: str) -> HTMLResponse:
-    return page("Venter på Vipps", f"""
-<div class="card" role="status">
-<h1>Venter på svar fra Vipps</h1>
-<p>Godkjenn betalingen i Vipps-appen, og kom tilbake hit.</p>
-<a class="button" href="/f/{e(token)}/vipps/retur?betaling={e(attempt_id)}">Sjekk igjen</a>
-</div>""")
-
-
 def unavailable(token: str) -> HTMLResponse:
-    return page("Prøv igjen", f"""
-<div class="card">
-<h1>Betalingen kunne ikke gjennomføres nå</h1>
-<p>Vi fikk ikke kontakt med betalingstjenesten. Du er ikke belastet. Prøv igjen om litt.</p>
-<a class="button" href="/f/{e(token)}">Tilbake</a>
-</div>""", status_code=503)
+    return pages.provider_unreachable(
+        "Betalingen kunne ikke gjennomføres nå",
+        "Vi fikk ikke kontakt med betalingstjenesten. Du er ikke belastet. Prøv igjen om litt.",
+        f"/f/{token}")

@@ -58,30 +58,42 @@ def e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def page(title: str, body: str, *, status_code: int = 200) -> HTMLResponse:
-    document = f"""<!doctype html>
+def document(title: str, css_path: str, body: str) -> str:
+    """The HTML every server-rendered page shares (checkout and clinic portal): `body` is
+    what goes inside <body>."""
+    return f"""<!doctype html>
 <html lang="nb">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
-<title>{e(title)} – MediPay</title>
-<link rel="stylesheet" href="{CSS_PATH}">
+<title>{e(title)}</title>
+<link rel="stylesheet" href="{css_path}">
 </head>
 <body>
-<main>
 {body}
-<footer>MediPay – betaling for helsetjenester</footer>
-</main>
 </body>
 </html>
 """
-    return HTMLResponse(document, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def stylesheet(css: str) -> Response:
+    # The same for every visitor and free of secrets, so unlike the pages it may be cached.
+    return Response(css, media_type="text/css",
+                    headers={"Cache-Control": "public, max-age=3600"})
+
+
+def page(title: str, body: str, *, status_code: int = 200) -> HTMLResponse:
+    main = f"""<main>
+{body}
+<footer>MediPay – betaling for helsetjenester</footer>
+</main>"""
+    return HTMLResponse(document(f"{title} – MediPay", CSS_PATH, main),
+                        status_code=status_code, headers=SECURITY_HEADERS)
 
 
 def css_response() -> Response:
-    return Response(CSS, media_type="text/css",
-                    headers={"Cache-Control": "public, max-age=3600"})
+    return stylesheet(CSS)
 
 
 def form(action: str, button: str, *, fields: str = "", secondary: bool = False) -> str:

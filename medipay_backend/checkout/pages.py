@@ -93,19 +93,28 @@ def declined(token: str, text: str) -> HTMLResponse:
 </div>""", status_code=200)
 
 
-def waiting(token: str, payment_id: str) -> HTMLResponse:
+def waiting(check_again: str) -> HTMLResponse:
+    """Vipps has not answered yet; `check_again` is the return address to ask again
+    (the same page for both checkouts)."""
     return page("Venter på Vipps", f"""
 <div class="card" role="status">
 <h1>Venter på svar fra Vipps</h1>
 <p>Godkjenn betalingen i Vipps-appen, og kom tilbake hit.</p>
-<a class="button" href="/c/{e(token)}/vipps/retur?betaling={e(payment_id)}">Sjekk igjen</a>
+<a class="button" href="{e(check_again)}">Sjekk igjen</a>
 </div>""")
 
 
-def unavailable(token: str) -> HTMLResponse:
+def provider_unreachable(heading: str, text: str, back: str) -> HTMLResponse:
+    """A payment provider could not be reached (503); each checkout words it its own way."""
     return page("Prøv igjen", f"""
 <div class="card">
-<h1>Betalingen kunne ikke startes</h1>
-<p>Vi fikk ikke kontakt med betalingstjenesten. Prøv igjen om litt.</p>
-<a class="button" href="/c/{e(token)}/betal">Tilbake</a>
+<h1>{e(heading)}</h1>
+<p>{e(text)}</p>
+<a class="button" href="{e(back)}">Tilbake</a>
 </div>""", status_code=503)
+
+
+def unavailable(token: str) -> HTMLResponse:
+    return provider_unreachable(
+        "Betalingen kunne ikke startes",
+        "Vi fikk ikke kontakt med betalingstjenesten. Prøv igjen om litt.", f"/c/{token}/betal")

@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from fastapi.responses import HTMLResponse, Response
 
-from medipay_backend.checkout.html import e
+from medipay_backend.checkout.html import document, e, stylesheet
 from medipay_backend.localtime import OSLO, kroner
 
 PREFIX = "/klinikk"
@@ -118,26 +118,13 @@ def page(title: str, body: str, *, status_code: int = 200, nav: tuple[str, str, 
     """A whole page. `nav` = (current section, clinic name, e-mail, CSRF token) adds the
     menu of a logged-in admin."""
     header = _header(*nav) if nav else ""
-    document = f"""<!doctype html>
-<html lang="nb">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>{e(title)} – MediPay klinikkportal</title>
-<link rel="stylesheet" href="{CSS_PATH}">
-</head>
-<body>
-{header}
+    inside = f"""{header}
 <main>
 {body}
-</main>
-</body>
-</html>
-"""
-    return HTMLResponse(document, status_code=status_code, headers=SECURITY_HEADERS)
+</main>"""
+    return HTMLResponse(document(f"{title} – MediPay klinikkportal", CSS_PATH, inside),
+                        status_code=status_code, headers=SECURITY_HEADERS)
 
 
 def css_response() -> Response:
-    return Response(CSS, media_type="text/css",
-                    headers={"Cache-Control": "public, max-age=3600"})
+    return stylesheet(CSS)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 import trio
 from sqlalchemy.engine import Engine
 
+from medipay_backend.adapters.acquirer import AcquirerError
 from medipay_backend.adapters.bureau import SimulatedBureau
 from medipay_backend.domain.scoring import CreditHistory
 
@@ -233,3 +235,24 @@ async def test_concurrent_payments_capture_once(flow: Flow, engine: Engine) -> N
     assert sorted(rows) == ["cancelled", "captured"]  # the loser's authorization released
     status = await flow.status(order_id)
     assert [h["event"] for h in status["history"]].count("paid") == 1
+
+
+async def test_card_status_unreachable_shows_try_again_and_the_return_works_later(
+        flow: Flow, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The payment flow is shared with the claim checkout: an acquirer that cannot be asked
+    # answers the "try again" page (503), not a server error, and nothing is recorded.
+    order_id, path = await _sent(flow)
+    card_page = await flow.payment_page(path, "kort")
+
+    async def unreachable(reference: str) -> None:
+        raise AcquirerError("connection refused")
+
+    monkeypatch.setattr(flow.runtime.acquirer, "status", unreachable)
+    returned = await flow.go("POST", str(card_page.url), data={
+        "card_number": "4111 1111 1111 1111", "expiry": "12/30", "cvc": "123"})
+    assert returned.status_code == 503 and "Prøv igjen" in returned.text
+    assert (await flow.status(order_id))["status"] != "paid"
+    monkeypatch.undo()
+    done = await flow.go("GET", str(returned.url))
+    assert "Regningen er betalt" in done.text
+    assert (await flow.status(order_id))["status"] == "paid"
