@@ -54,6 +54,21 @@ async def _paid_by_card(client: httpx.AsyncClient, auth: httpx.BasicAuth,
     return str(posted.json()["id"])
 
 
+def _navigate(driver: Any, element: Any) -> None:
+    """Click a link or form button and wait until the page it leads to replaced this one.
+
+    Without the wait, finding an element that the old page has too (the search result's link
+    is also in the unfiltered list) can return the old page's copy, stale a moment later.
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+
+
 def _walk(driver: Any, base_url: str, email: str, otp: str, downloads: Path) -> dict[str, str]:
     from selenium.webdriver.common.by import By
 
@@ -63,28 +78,28 @@ def _walk(driver: Any, base_url: str, email: str, otp: str, downloads: Path) -> 
     driver.get(base_url + "/klinikk")  # not logged in: the login page
     _find(driver, By.ID, "email").send_keys(email)
     driver.find_element(By.ID, "password").send_keys(otp)
-    driver.find_element(By.XPATH, "//button[text()='Logg inn']").click()
+    _navigate(driver, driver.find_element(By.XPATH, "//button[text()='Logg inn']"))
     _find(driver, By.ID, "new").send_keys(PASSWORD)  # the forced change comes first
     driver.find_element(By.ID, "repeat").send_keys(PASSWORD)
-    driver.find_element(By.XPATH, "//button[text()='Lagre passord']").click()
+    _navigate(driver, driver.find_element(By.XPATH, "//button[text()='Lagre passord']"))
     seen["after_password"] = _find(driver, By.CSS_SELECTOR, "p.ok").text
 
     driver.find_element(By.ID, "q").send_keys("RK-1")
-    driver.find_element(By.XPATH, "//button[text()='Søk']").click()
+    _navigate(driver, driver.find_element(By.XPATH, "//button[text()='Søk']"))
     found = _find(driver, By.LINK_TEXT, "RK-1")
     seen["search"] = driver.find_element(By.TAG_NAME, "tbody").text
-    found.click()
+    _navigate(driver, found)
     amount = _find(driver, By.ID, "amount")
     seen["prefilled"] = str(amount.get_attribute("value"))
     amount.clear()
     amount.send_keys("100,50")
     driver.find_element(By.ID, "reason").send_keys("Feil takst")
-    driver.find_element(By.XPATH, "//button[text()='Krediter']").click()
+    _navigate(driver, driver.find_element(By.XPATH, "//button[text()='Krediter']"))
     seen["after_credit"] = _find(driver, By.CSS_SELECTOR, "p.ok").text
     seen["credits"] = driver.find_element(By.ID, "kreditering").text
 
-    driver.find_element(By.LINK_TEXT, "Oppgjør").click()
-    _find(driver, By.CSS_SELECTOR, "td a").click()  # the one settlement
+    _navigate(driver, driver.find_element(By.LINK_TEXT, "Oppgjør"))
+    _navigate(driver, _find(driver, By.CSS_SELECTOR, "td a"))  # the one settlement
     _find(driver, By.LINK_TEXT, "Balance Report (PDF)").click()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:  # the download finishes in the background
