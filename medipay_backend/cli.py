@@ -136,6 +136,30 @@ def backend_settle(
                    "nothing left to settle")
 
 
+@backend_app.command("settlement-mail")
+def backend_settlement_mail(
+    settlement_id: str,
+    to: Annotated[str | None, typer.Option(
+        "--to", help="Send to this address, this once (default: the clinic's report "
+                     "address).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Queue a settlement's report e-mail again (after setting the clinic's address, fixing
+    SMTP, or when the clinic lost it); the service's scheduler or `report mail` sends it."""
+    from medipay_backend.schemas_clinics import ReportEmailIn
+    from medipay_backend.settlement.mailing import ResendRefused, queue_resend
+
+    address = None if to is None else _valid(ReportEmailIn, report_email=to).report_email
+    try:
+        queued = _with_database(config, lambda s, now, _: queue_resend(s, settlement_id, now,
+                                                                       address))
+    except ResendRefused as exc:
+        typer.echo(str(exc))  # not wrapped: the settlement id stays whole
+        raise typer.Exit(1) from exc
+    typer.echo(f"e-mail of settlement {queued.settlement_id} queued again (send "
+               f"{queued.send}, job {queued.job_key}) to {queued.to or 'the clinic address'}")
+
+
 # --- clinics ---------------------------------------------------------------------------
 
 

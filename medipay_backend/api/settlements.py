@@ -1,8 +1,9 @@
 """Settlement endpoints: settlements with their reports and files and the POS terminal
 transaction list, read by the operator (every clinic) or by an EPJ (the clinic of its
 credential, `ClinicScope`); whether the reports were e-mailed (it names the recipient) and
-which clinic a gateway's POS transactions settle to stay operator-only. The filtered
-settlement report is in `api/reports.py`."""
+which clinic a gateway's POS transactions settle to stay operator-only, as does sending the
+reports' e-mail again (it names recipients). The filtered settlement report is in
+`api/reports.py`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path as FsPath
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Header, Path
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -22,19 +23,43 @@ from medipay_backend.deps import Services, get_services
 from medipay_backend.models import Gateway
 from medipay_backend.models_clinics import Clinic
 from medipay_backend.models_ledger import Settlement
-from medipay_backend.problems import NOT_FOUND, ProblemError, ProblemType, problem_responses
+from medipay_backend.problems import (
+    IDEMPOTENCY_CONFLICT,
+    NOT_FOUND,
+    ProblemError,
+    ProblemType,
+    problem_responses,
+)
 from medipay_backend.reports.csv_out import to_csv
 from medipay_backend.reports.filters import ReportFilterError
 from medipay_backend.reports.pos import FIELDS as POS_FIELDS
 from medipay_backend.reports.pos import pos_report, pos_transactions
+from medipay_backend.schemas import _Input
+from medipay_backend.schemas_clinics import ReportEmail
 from medipay_backend.settlement import files
-from medipay_backend.settlement.mailing import mailing_status
+from medipay_backend.settlement.mailing import (
+    NoRecipient,
+    NoSuchSettlement,
+    ResendKeyConflict,
+    ResendRefused,
+    SendPending,
+    mailing_status,
+    queue_resend,
+)
 from medipay_backend.settlement.runner import SettlementRunError
 from medipay_backend.settlement.service import assign_gateway
 
 GATEWAY_CLINIC_CONFLICT = ProblemType(
     "gateway-clinic-conflict", "Gateway already settles to another clinic", 409
 )
+MAIL_PENDING = ProblemType(
+    "settlement-mail-pending", "The settlement's e-mail is already queued or being sent", 409
+)
+MAIL_NO_RECIPIENT = ProblemType(
+    "settlement-mail-no-recipient", "The clinic has no report e-mail address", 409
+)
+MAIL_REFUSED = ProblemType("settlement-mail-refused", "The settlement's e-mail cannot be sent",
+                           409)
 # No router-wide dependency: every route names its own, the operator's or a clinic reader's
 # (tests/backend/reports/test_epj_access.py checks that none is left open).
 router = APIRouter(tags=["settlements"], responses=problem_responses(401))
@@ -156,6 +181,53 @@ async def get_mailing(
         return mailing_status(session, settlement_id)
 
     return await services.db.run(work)
+
+
+class MailResendIn(_Input):
+    to: ReportEmail | None = Field(
+        None, description="Send to this address, this once (default: the clinic's report "
+                          "address when the job runs).")
+
+
+def _resend_problem(exc: ResendRefused) -> ProblemError:
+    if isinstance(exc, NoSuchSettlement):
+        return ProblemError(NOT_FOUND, str(exc))
+    if isinstance(exc, SendPending):
+        return ProblemError(MAIL_PENDING, str(exc))
+    if isinstance(exc, NoRecipient):
+        return ProblemError(MAIL_NO_RECIPIENT, str(exc))
+    if isinstance(exc, ResendKeyConflict):
+        return ProblemError(IDEMPOTENCY_CONFLICT, str(exc))
+    return ProblemError(MAIL_REFUSED, str(exc))
+
+
+@router.post("/v1/settlements/{settlement_id}/mail", status_code=202,
+             responses=problem_responses(404, 409, 422),
+             summary="Queue the settlement's report e-mail again (optionally to another "
+                     "address, once)",
+             dependencies=[Depends(require_admin)])
+async def post_mailing(
+    body: MailResendIn | None = None, settlement_id: str = Path(max_length=64),
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", min_length=3, max_length=200, pattern=r"^[!-~]+$",
+        description="Optional: a repeat with the same key answers with the send it queued "
+                    "(409 `idempotency-conflict` with another address) instead of queueing "
+                    "another."),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    to = body.to if body is not None else None
+
+    def work(session: Session) -> dict[str, Any]:
+        try:
+            queued = queue_resend(session, settlement_id, services.clock.now(), to,
+                                  idempotency_key)
+        except ResendRefused as exc:
+            raise _resend_problem(exc) from exc
+        # The new send as GET .../mail shows it: queued, its number, the count of sends.
+        return {"settlement_id": settlement_id, "job_key": queued.job_key,
+                **mailing_status(session, settlement_id)}
+
+    return await services.db.run_check_then_insert(work)
 
 
 @router.get("/v1/settlements/{settlement_id}/pos-transactions",

@@ -24,6 +24,15 @@ out and sends the message again. That window is one database commit wide; the co
 the same Message-ID, which lets the clinic's mail system (and any reader) recognise it as the
 same message. The alternative, recording before sending, would turn that crash into a
 report that is never sent, which is worse for a clinic reconciling its bank account.
+
+Sending again (`queue_resend`: the operator's `POST /v1/settlements/{id}/mail` and
+`medipay backend settlement-mail`) queues send n (1, 2, ...) as a new job, key
+`mail-reports:<settlement id>:<n>`, optionally to another address once. In the same
+transaction it moves the recorded outcome out of `settlement_mailings` into the new job's
+payload (`previous`), so the table keeps one row, the latest outcome, and step 1 above works
+for the resend unchanged; the job table keeps the earlier outcomes. A resend is refused while
+a send of the settlement is queued or running. It is a new message to the clinic, so it has a
+Message-ID of its own, `<settlement-<id>.<n>@<domain>>`; a retry of that send keeps it.
 """
 
 from __future__ import annotations
@@ -78,6 +87,34 @@ class ReportFileError(Exception):
     """A settlement file is missing or no longer matches its recorded SHA-256."""
 
 
+class ResendRefused(Exception):
+    """The settlement's e-mail cannot be queued again now; nothing was changed."""
+
+
+class NoSuchSettlement(ResendRefused):
+    pass
+
+
+class SendPending(ResendRefused):
+    """A send of the settlement is queued or running: a second one would mail it twice."""
+
+
+class NoRecipient(ResendRefused):
+    """The clinic has no report address and none was given for this send."""
+
+
+class ResendKeyConflict(ResendRefused):
+    """The idempotency key already queued a send of this settlement with another address."""
+
+
+@dataclass(frozen=True)
+class QueuedResend:
+    settlement_id: str
+    send: int  # 1 for the first resend
+    job_key: str
+    to: str | None  # None: the clinic's report address when the job runs
+
+
 @dataclass(frozen=True)
 class Outgoing:
     settlement_id: str
@@ -89,8 +126,10 @@ class Outgoing:
     attachments: list[Attachment] = field(default_factory=list)
 
 
-def job_key(settlement_id: str) -> str:
-    return f"mail-reports:{settlement_id}"
+def job_key(settlement_id: str, send: int = 0) -> str:
+    """Send 0 is the one queued with the settlement; 1, 2, ... are resends."""
+    base = f"mail-reports:{settlement_id}"
+    return f"{base}:{send}" if send else base
 
 
 def enqueue(session: Session, settlement: Settlement, files_root: Path, now: datetime) -> None:
@@ -100,8 +139,10 @@ def enqueue(session: Session, settlement: Settlement, files_root: Path, now: dat
                                    max_attempts=MAX_ATTEMPTS)], now)
 
 
-def message_id(settlement_id: str, sender: str) -> str:
-    return f"<settlement-{settlement_id}@{sender.rsplit('@', 1)[-1]}>"
+def message_id(settlement_id: str, sender: str, send: int = 0) -> str:
+    """Stable per send: a retry after a crash keeps it, a resend is a new message."""
+    local = f"settlement-{settlement_id}" + (f".{send}" if send else "")
+    return f"<{local}@{sender.rsplit('@', 1)[-1]}>"
 
 
 def _with_files(session: Session, settlement_id: str, root: Path) -> Settlement:
@@ -126,34 +167,36 @@ def _record(session: Session, row: Settlement, status: str, now: datetime, *,
 
 
 def prepare(session: Session, settlement_id: str, root: Path, smtp: SmtpSettings | None,
-            now: datetime) -> Outgoing | str:
-    """The message to send; else "recorded already", or "skipped" (then recorded)."""
+            now: datetime, *, send: int = 0, to: str | None = None) -> Outgoing | str:
+    """The message to send; else "recorded already", or "skipped" (then recorded).
+    `to` replaces the clinic's address for this send only."""
     if session.get(SettlementMailing, settlement_id) is not None:
         return "recorded already"
     row = _with_files(session, settlement_id, root)
     clinic = session.get(Clinic, row.clinic_id)
+    address = to or (clinic.report_email if clinic is not None else None)
     if smtp is None:
         reason = "no SMTP server configured"
     elif row.count == 0 and row.carried_in == 0:
         reason = "nothing was settled"
-    elif clinic is None or not clinic.report_email:
+    elif clinic is None or not address:
         reason = "the clinic has no report e-mail address"
     else:
-        return _outgoing(session, row, clinic.name, clinic.report_email, smtp)
+        return _outgoing(session, row, clinic.name, address, smtp, send)
     _record(session, row, "skipped", now, detail=reason)
     log.info("settlement e-mail skipped", settlement_id=row.id, reason=reason)
     return "skipped"
 
 
 def _outgoing(session: Session, row: Settlement, clinic_name: str, to: str,
-              smtp: SmtpSettings) -> Outgoing:
+              smtp: SmtpSettings, send: int) -> Outgoing:
     attachments, left_out = _attachments(session, row)
     return Outgoing(
         settlement_id=row.id, clinic_id=row.clinic_id, to=to,
         subject=(f"MediPay oppgjør {row.settlement_date:%d.%m.%Y}: "
                  f"{STREAM_NAMES[row.stream]} ({clinic_name})"),
         body=_body(row, clinic_name, [a.filename for a in attachments], left_out),
-        message_id=message_id(row.id, smtp.sender), attachments=attachments,
+        message_id=message_id(row.id, smtp.sender, send), attachments=attachments,
     )
 
 
@@ -240,19 +283,21 @@ def is_permanent(exc: Exception) -> bool:
 
 
 async def deliver(db: Database, clock: Clock, smtp: SmtpSettings | None, settlement_id: str,
-                  root: Path, *, last_attempt: bool = False) -> str:
+                  root: Path, *, last_attempt: bool = False, send: int = 0,
+                  to: str | None = None) -> str:
     """Send the settlement's e-mail unless recorded: "sent", "skipped", "recorded already"
     or "failed". A transient SMTP error propagates, for the job to be retried, unless this
-    is the `last_attempt`: then, as for a permanent error, "failed" is recorded."""
+    is the `last_attempt`: then, as for a permanent error, "failed" is recorded. `send` and
+    `to`: a resend's number and its address for this send only (see `queue_resend`)."""
     outgoing = await db.run_check_then_insert(
-        lambda s: prepare(s, settlement_id, root, smtp, clock.now()))
+        lambda s: prepare(s, settlement_id, root, smtp, clock.now(), send=send, to=to))
     if isinstance(outgoing, str):
         return outgoing
     assert smtp is not None  # prepare skips without one
-    send = partial(send_mail, smtp, outgoing.to, outgoing.subject, outgoing.body,
+    transmit = partial(send_mail, smtp, outgoing.to, outgoing.subject, outgoing.body,
                    outgoing.attachments, message_id=outgoing.message_id)
     try:
-        sent_id = await trio.to_thread.run_sync(send)
+        sent_id = await trio.to_thread.run_sync(transmit)
     except (OSError, smtplib.SMTPException) as exc:
         error = f"{type(exc).__name__}: {exc}"
         if not (last_attempt or is_permanent(exc)):
@@ -285,24 +330,117 @@ def make_mail_handlers(db: Database, clock: Clock,
     async def mail_settlement_reports(job: ClaimedJob) -> None:
         await deliver(db, clock, smtp(), job.payload["settlement_id"],
                       Path(job.payload["files_root"]),
-                      last_attempt=job.attempts >= job.max_attempts)
+                      last_attempt=job.attempts >= job.max_attempts,
+                      send=_send_number(job), to=job.payload.get("to"))
 
     return {JOB_KIND: mail_settlement_reports}
 
 
+def _outcome(row: SettlementMailing) -> dict[str, Any]:
+    return {"status": row.status, "recipient": row.recipient, "message_id": row.message_id,
+            "attachments": row.attachments, "detail": row.detail,
+            "recorded_at": row.recorded_at.isoformat()}
+
+
+def _mail_jobs(session: Session, settlement_id: str) -> list[Job]:
+    """The settlement's sends, oldest first (the first has the plain key)."""
+    base = job_key(settlement_id)
+    return list(session.scalars(
+        sa.select(Job).where(Job.kind == JOB_KIND, sa.or_(
+            Job.key == base, Job.key.startswith(f"{base}:", autoescape=True)))
+        .order_by(Job.id)))
+
+
+def _send_number(job: ClaimedJob | Job) -> int:
+    return int(job.payload.get("send", 0))
+
+
 def mailing_status(session: Session, settlement_id: str) -> dict[str, Any]:
-    """Whether the settlement's e-mail was sent, skipped or failed, or is still queued."""
+    """The latest send's outcome (sent, skipped, failed), or its job's state while it is
+    still queued; `sends`: how many were queued, and `earlier`: the outcomes before."""
+    sends = _mail_jobs(session, settlement_id)
+    earlier = [job.payload["previous"] for job in sends if job.payload.get("previous")]
+    counts = {"send": _send_number(sends[-1]) if sends else None, "sends": len(sends),
+              "earlier": earlier}
     row = session.get(SettlementMailing, settlement_id)
     if row is not None:
-        return {"status": row.status, "recipient": row.recipient,
-                "message_id": row.message_id, "attachments": row.attachments,
-                "detail": row.detail, "recorded_at": row.recorded_at.isoformat()}
-    job = session.scalar(sa.select(Job).where(Job.key == job_key(settlement_id)))
-    if job is None:
-        return {"status": "not_queued"}
+        return {**_outcome(row), **counts}
+    if not sends:
+        return {"status": "not_queued", **counts}
+    job = sends[-1]
     return {"status": "queued" if job.state == "pending" else job.state,
             "attempts": job.attempts, "next_attempt_at": job.due_at.isoformat(),
-            "last_error": job.last_error}
+            "last_error": job.last_error, "to": job.payload.get("to"), **counts}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _files_root(row: Settlement, sends: list[Job]) -> Path:
+    """Where the settlement's files live: as its last send had it, else from the files (a
+    settlement made before report e-mail existed has no send)."""
+    if sends:
+        return Path(sends[-1].payload["files_root"])
+    if row.files:  # <root>/<clinic>/<settlement id>/<file>
+        return Path(next(iter(row.files.values()))["path"]).parents[2]
+    raise ResendRefused(f"settlement {row.id} has no report files to send")
+
+
+def queue_resend(session: Session, settlement_id: str, now: datetime,
+                 to: str | None = None, idempotency_key: str | None = None) -> QueuedResend:
+    """Queue the settlement's e-mail again (`to`: a validated address for this send only).
+    Refused, changing nothing, while a send is queued or running, or without a recipient.
+
+    With `idempotency_key`, a repeat of a request that already queued a send returns that
+    send (whatever its state now) instead of queueing another: an operator's retry after a
+    lost answer never mails the clinic twice. The key is kept in the send's job payload."""
+    row = session.scalars(
+        sa.select(Settlement).where(Settlement.id == settlement_id).with_for_update()
+    ).one_or_none()  # the lock makes concurrent resends of one settlement wait in turn
+    if row is None:
+        raise NoSuchSettlement(f"no settlement {settlement_id!r}")
+    sends = _mail_jobs(session, settlement_id)
+    if idempotency_key is not None:
+        for job in sends:
+            if job.payload.get("idempotency_key") != idempotency_key:
+                continue
+            if job.payload.get("to") != to:
+                raise ResendKeyConflict(
+                    f"idempotency key {idempotency_key!r} already queued send "
+                    f"{_send_number(job)} of settlement {settlement_id} with another address")
+            return QueuedResend(settlement_id, _send_number(job), job.key, to)
+    if any(job.state == "pending" for job in sends):
+        raise SendPending(f"the e-mail of settlement {settlement_id} is already queued or "
+                          f"being sent; see GET /v1/settlements/{settlement_id}/mail")
+    clinic = session.get(Clinic, row.clinic_id)
+    if to is None and (clinic is None or not clinic.report_email):
+        raise NoRecipient(f"clinic {row.clinic_id} has no report e-mail address: set it "
+                          f"(PUT /v1/clinics/{row.clinic_id}/report-email) or give an "
+                          "address to send to")
+    last = max((_send_number(job) for job in sends), default=0)
+    send = last + 1  # the settlement's own job is send 0
+    payload: dict[str, Any] = {"settlement_id": settlement_id,
+                               "files_root": str(_files_root(row, sends)), "send": send}
+    if to is not None:
+        payload["to"] = to
+    if idempotency_key is not None:
+        payload["idempotency_key"] = idempotency_key
+    recorded = session.get(SettlementMailing, settlement_id)
+    if recorded is not None:
+        payload["previous"] = {"send": last, **_outcome(recorded)}
+        session.delete(recorded)  # the new send records its own outcome
+    elif sends and sends[-1].state == "failed":  # gave up without an outcome (a bad file)
+        payload["previous"] = {"send": last, "status": "failed",
+                               "detail": sends[-1].last_error,
+                               "recorded_at": _iso(sends[-1].finished_at)}
+    key = job_key(settlement_id, send)
+    jobs.schedule(session, [NewJob(JOB_KIND, key, now, payload, max_attempts=MAX_ATTEMPTS)],
+                  now)
+    session.flush()
+    log.info("settlement e-mail queued again", settlement_id=settlement_id, send=send,
+             other_address=to is not None)
+    return QueuedResend(settlement_id, send, key, to)
 
 
 async def send_due_reports(db: Database, clock: Clock, smtp: SmtpSettings | None) -> int:

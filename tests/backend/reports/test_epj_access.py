@@ -241,7 +241,7 @@ async def test_no_or_bad_credentials_are_401(
     ids = {"settlement_id": pos.id, "kind": "json", "gateway_id": "gw-alfa"}
     routes = [r for r in (*settlements_api.router.routes, *reports_api.router.routes)
               if isinstance(r, APIRoute)]
-    assert len(routes) == 10  # the outstanding report included
+    assert len(routes) == 11  # the outstanding report and the e-mail resend included
     for route in routes:
         for method in route.methods:
             got = await client.request(method, route.path.format(**ids), json={})
