@@ -11,7 +11,7 @@ from datetime import date
 from typing import TypeVar
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from sqlalchemy.orm import Session
 
 from medipay_backend.auth import require_admin
@@ -43,7 +43,13 @@ from medipay_backend.invoicing.schemas import (
 )
 from medipay_backend.localtime import oslo_date
 from medipay_backend.models_invoicing import Claim, ClaimEvent, IncomingPayment, SuspenseItem
-from medipay_backend.problems import NOT_FOUND, ProblemError, ProblemType, problem_responses
+from medipay_backend.problems import (
+    IDEMPOTENCY_CONFLICT,
+    NOT_FOUND,
+    ProblemError,
+    ProblemType,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/v1/invoicing", tags=["invoicing"],
                    dependencies=[Depends(require_admin)])
@@ -78,8 +84,11 @@ PDF = "application/pdf"
 T = TypeVar("T")
 
 
-def _claim(session: Session, number: int) -> Claim:
-    claim = session.scalar(sa.select(Claim).where(Claim.invoice_number == number))
+def _claim(session: Session, number: int, *, lock: bool = False) -> Claim:
+    query = sa.select(Claim).where(Claim.invoice_number == number)
+    # An action locks the row (PostgreSQL): two at once would each check what is left and
+    # then both write, crediting more than the claim holds.
+    claim = session.scalar(query.with_for_update() if lock else query)
     if claim is None:
         raise ProblemError(NOT_FOUND, f"no invoice number {number}")
     return claim
@@ -167,11 +176,13 @@ async def get_letter_pdf(number: int, step_id: str,
 def _act(services: Services, number: int,
          action: Callable[[Session, Claim], object]) -> Callable[[Session], ClaimOut]:
     def work(session: Session) -> ClaimOut:
-        claim = _claim(session, number)
+        claim = _claim(session, number, lock=True)
         try:
             action(session, claim)
         except claim_actions.ClaimBought as exc:
             raise ProblemError(CLAIM_BOUGHT, str(exc)) from exc
+        except claim_actions.CreditNoteKeyConflict as exc:
+            raise ProblemError(IDEMPOTENCY_CONFLICT, str(exc)) from exc
         except claim_actions.ClaimActionError as exc:
             raise ProblemError(CLAIM_STATE_CONFLICT, str(exc)) from exc
         session.flush()
@@ -210,11 +221,19 @@ async def resolve(number: int, body: NoteIn,
 
 @router.post("/claims/{number}/credit-notes", response_model=ClaimOut, status_code=201,
              responses=problem_responses(401, 404, 409, 422))
-async def credit_note(number: int, body: CreditIn,
-                      services: Services = Depends(get_services)) -> ClaimOut:
+async def credit_note(
+    number: int, body: CreditIn,
+    idempotency_key: str = Header(
+        alias="Idempotency-Key", min_length=3, max_length=200, pattern=r"^[!-~]+$",
+        description="A repeat with the same key and body answers with the credit note it "
+                    "made (nothing is credited twice); with another body 409 "
+                    "`idempotency-conflict`."),
+    services: Services = Depends(get_services),
+) -> ClaimOut:
     now = services.clock.now()
     return await services.db.run(_act(services, number, lambda s, c: claim_actions.credit(
-        s, c, oslo_date(now), now, amount=body.amount, reason=body.reason)))
+        s, c, oslo_date(now), now, amount=body.amount, reason=body.reason,
+        idempotency_key=idempotency_key)))
 
 
 @router.get("/suspense", response_model=list[SuspenseOut], responses=problem_responses(401))

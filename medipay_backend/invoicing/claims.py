@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from medipay_backend.domain.dunning import FAKTURASERVICE_SCHEDULE
@@ -42,6 +43,11 @@ class ClaimActionError(Exception):
 
 class ClaimBought(ClaimActionError):
     """The provider bought the claim: the clinic sold it and cannot stop or delete it."""
+
+
+class CreditNoteKeyConflict(ClaimActionError):
+    """The idempotency key already made a credit note on this claim with another amount or
+    reason."""
 
 
 def _event(session: Session, claim: Claim, kind: str, today: date, now: datetime,
@@ -94,16 +100,43 @@ def resolve_complaint(session: Session, claim: Claim, today: date, now: datetime
             FAKTURASERVICE_SCHEDULE, claim.issue_date, claim_state(claim), today)
 
 
+def _keyed_credit_note(session: Session, claim: Claim, key: str, amount: int | None,
+                       reason: str) -> ClaimEvent | None:
+    """The credit note `key` already made on the claim, if any (a claim has few events)."""
+    for event in session.scalars(
+        sa.select(ClaimEvent).where(ClaimEvent.claim_seq == claim.seq)
+        .where(ClaimEvent.kind == "credit_note")
+    ):
+        if event.detail.get("idempotency_key") != key:
+            continue
+        if (event.detail.get("requested"), event.detail.get("reason")) != (amount, reason):
+            raise CreditNoteKeyConflict(
+                f"idempotency key {key!r} already made a credit note of {event.amount} øre on "
+                f"claim {claim.invoice_number} with another amount or reason")
+        return event
+    return None
+
+
 def credit(session: Session, claim: Claim, today: date, now: datetime, *,
-           amount: int | None, reason: str, release_memo: bool = True) -> ClaimEvent:
+           amount: int | None, reason: str, release_memo: bool = True,
+           idempotency_key: str | None = None) -> ClaimEvent:
     """A credit note of `amount` øre (None: everything left of principal and invoice fee).
+
+    With `idempotency_key` (the operator API), a repeat of a request that already made a
+    credit note returns that note and changes nothing, also after it closed the claim; the
+    key, the requested amount and the reason are kept in the event's detail.
 
     The ledger follows in the same transaction: a Fakturaservice claim's memo shrinks by
     `amount`; a bought claim's principal part is taken back from the clinic
     (`release_bought_credit`). `release_memo=False` is for a caller that books the ledger
     side itself (`credits.credit_order`, as `credit:<credit id>` or `credit:<credit id>:memo`),
     so nothing is booked twice."""
+    if idempotency_key is not None:
+        made = _keyed_credit_note(session, claim, idempotency_key, amount, reason)
+        if made is not None:
+            return made
     _require_open(claim)
+    requested = amount
     fee_left = claim.invoice_fee - claim.paid_invoice_fee - claim.credited_invoice_fee
     left = principal_left(claim) + fee_left
     amount = left if amount is None else amount
@@ -118,7 +151,9 @@ def credit(session: Session, claim: Claim, today: date, now: datetime, *,
         claim.state, claim.closed_on, claim.next_action_on = "credited", today, None
     event = _event(session, claim, "credit_note", today, now, amount=amount,
                    principal_delta=-on_principal, principal=on_principal, invoice_fee=on_fee,
-                   full=full, reason=reason)
+                   full=full, reason=reason,
+                   **({} if idempotency_key is None
+                      else {"idempotency_key": idempotency_key, "requested": requested}))
     if release_memo:
         session.flush()  # the event's number names the release
         release_credited(session, claim, event.seq, amount, now)

@@ -89,9 +89,18 @@ async def test_claim_actions_and_report_over_http(
     resolved = await client.post(f"{base}/complaint/resolve", json={"note": "ok"},
                                  headers=admin_headers)
     assert resolved.json()["paused"] is False
-    credited = await client.post(f"{base}/credit-notes", json={"amount": 4_900, "reason": "x"},
-                                 headers=admin_headers)
+    note = {"amount": 4_900, "reason": "x"}
+    keyed = {**admin_headers, "Idempotency-Key": "kreditnota-1"}
+    unkeyed = await client.post(f"{base}/credit-notes", json=note, headers=admin_headers)
+    assert unkeyed.status_code == 422, unkeyed.text  # the key is required
+    credited = await client.post(f"{base}/credit-notes", json=note, headers=keyed)
     assert credited.status_code == 201 and credited.json()["credited"] == 4_900
+    # A retry after a lost answer: the same note, nothing credited twice.
+    again = await client.post(f"{base}/credit-notes", json=note, headers=keyed)
+    assert again.status_code == 201 and again.json() == credited.json()
+    other = await client.post(f"{base}/credit-notes", json={**note, "amount": 5_000},
+                              headers=keyed)
+    assert other.status_code == 409 and other.json()["type"].endswith("/idempotency-conflict")
     report = await client.get(f"/v1/invoicing/clinics/{CLINIC}/outstanding",
                               headers=admin_headers)
     assert report.json()["receivable"] == 100_000
@@ -120,3 +129,35 @@ async def test_issue_picks_up_invoice_records(
     issued = (await client.post("/v1/invoicing/issue", headers=admin_headers)).json()
     seq = database.transaction(lambda s: s.scalars(sa.select(Invoice.seq)).one())
     assert issued == {"issued": [100_000 + seq]}
+
+
+async def test_two_credit_notes_at_once_never_credit_more_than_is_left(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], database: Database,
+    clock: SimulatedClock, database_url: str,
+) -> None:
+    """Each of two operators credits 60 000 of a 100 000 claim at the same moment: the claim's
+    row lock lets one through and answers the other from the claim as the first left it."""
+    if database_url.startswith("sqlite"):
+        import pytest
+
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    import trio
+
+    answers: list[int] = []
+
+    async def credit(path: str, key: str) -> None:
+        answer = await client.post(path, json={"amount": 60_000, "reason": "dobbel"},
+                                   headers={**admin_headers, "Idempotency-Key": key})
+        answers.append(answer.status_code)
+
+    for round_ in range(5):  # the race is not certain in any single round
+        claim = database.transaction(lambda s: make_claim(s, clock.now()))
+        path = f"/v1/invoicing/claims/{claim.invoice_number}/credit-notes"
+        answers.clear()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(credit, path, f"a-{round_}")
+            nursery.start_soon(credit, path, f"b-{round_}")
+        assert sorted(answers) == [201, 409], answers
+        view = (await client.get(f"/v1/invoicing/claims/{claim.invoice_number}",
+                                 headers=admin_headers)).json()
+        assert view["credited"] == 60_000, view

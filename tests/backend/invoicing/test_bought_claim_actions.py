@@ -64,7 +64,8 @@ async def test_an_operators_credit_note_on_a_bought_claim_takes_it_back_from_the
 ) -> None:
     bought = database.transaction(lambda s: make_claim(s, clock.now(), route="bought"))
     number = bought.invoice_number
-    part = await client.post(f"{CLAIMS}/{number}/credit-notes", headers=admin_headers,
+    part = await client.post(f"{CLAIMS}/{number}/credit-notes",
+                             headers={**admin_headers, "Idempotency-Key": "b-1"},
                              json={"amount": 30_000, "reason": "feil takst"})
     assert part.status_code == 201, part.text
     # The purchase (100 000 owed to the clinic) is booked first, then the credit takes
@@ -82,7 +83,8 @@ async def test_an_operators_credit_note_on_a_bought_claim_takes_it_back_from_the
         s, source="ocr", source_ref="b:1", kid=bought.kid, amount=20_000,
         paid_on=oslo_date(now), now=now))
     assert _books(database) == (70_000 - 15_100, 70_000)
-    full = await client.post(f"{CLAIMS}/{number}/credit-notes", headers=admin_headers,
+    full = await client.post(f"{CLAIMS}/{number}/credit-notes",
+                             headers={**admin_headers, "Idempotency-Key": "b-2"},
                              json={"amount": None, "reason": "timen ble ikke holdt"})
     assert full.status_code == 201 and full.json()["state"] == "credited"
     assert _books(database) == (0, 15_100)

@@ -128,14 +128,22 @@ async def test_the_memo_follows_every_payment_credit_stop_and_delete(
 
     # Credit notes through the operator API: part of the principal, then everything left.
     d_number = d.invoice_number
-    part = await client.post(f"{CLAIMS}/{d_number}/credit-notes", headers=admin_headers,
+    part = await client.post(f"{CLAIMS}/{d_number}/credit-notes",
+                             headers={**admin_headers, "Idempotency-Key": "d-1"},
                              json={"amount": 30_000, "reason": "feil takst"})
     assert part.status_code == 201, part.text
     assert _memo(database, clock) == before - paid.principal - paid.invoice_fee - 30_000
     before = _memo(database, clock)
-    full = await client.post(f"{CLAIMS}/{d_number}/credit-notes", headers=admin_headers,
+    full = await client.post(f"{CLAIMS}/{d_number}/credit-notes",
+                             headers={**admin_headers, "Idempotency-Key": "d-2"},
                              json={"amount": None, "reason": "feil pasient"})
     assert full.status_code == 201 and full.json()["state"] == "credited"
+    assert _memo(database, clock) == before - (OWED - 30_000)
+    # Its retry after a lost answer finds the note, not a closed claim, and books nothing.
+    retry = await client.post(f"{CLAIMS}/{d_number}/credit-notes",
+                              headers={**admin_headers, "Idempotency-Key": "d-2"},
+                              json={"amount": None, "reason": "feil pasient"})
+    assert retry.status_code == 201 and retry.json() == full.json()
     assert _memo(database, clock) == before - (OWED - 30_000)
 
     # A credit note reaching into the invoice fee, then the clinic stops what is left.
