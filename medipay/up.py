@@ -18,7 +18,13 @@ from gateway.uplink.enrol import enrol_gateway
 from gateway.uplink.signing import load_or_create_key
 from medipay.clock import Clock
 from medipay_backend.config import BackendConfig, HttpConfig
-from medipay_backend.demo import DemoClinic, ensure_demo_clinic, order_curl
+from medipay_backend.demo import (
+    DemoAdmin,
+    DemoClinic,
+    ensure_demo_admin,
+    ensure_demo_clinic,
+    order_curl,
+)
 from medipay_backend.server import serve_backend
 
 
@@ -37,6 +43,7 @@ class Stack:
     terminal_port: int
     terminal: TcpTerminal
     demo: DemoClinic | None = None
+    demo_admin: DemoAdmin | None = None
 
 
 def payment_curl(gateway_url: str, token: str, terminal_id: str) -> str:
@@ -78,11 +85,14 @@ async def start_stack(
     await enrol_gateway(backend.base_url, backend.admin_token, gateway_config.gateway_id, key,
                         name="medipay up demo gateway")
     gateway = await nursery.start(run_gateway, gateway_config, clock)
-    demo = None
+    demo = demo_admin = None
     if backend.database is not None:
-        # A demo clinic with an EPJ credential, so the order flow can be tried at once.
+        # A demo clinic with an EPJ credential and a portal administrator, so the order flow
+        # and the clinic portal can be tried at once.
         demo = await ensure_demo_clinic(backend.database, clock, backend.admin_token)
-    return Stack(backend.base_url, backend.admin_token, gateway, terminal_port, terminal, demo)
+        demo_admin = await ensure_demo_admin(backend.database, clock)
+    return Stack(backend.base_url, backend.admin_token, gateway, terminal_port, terminal, demo,
+                 demo_admin)
 
 
 def print_banner(console: Console, stack: Stack) -> None:
@@ -108,6 +118,13 @@ def print_banner(console: Console, stack: Stack) -> None:
             f"curl -sS {stack.backend_url}/v1/sms-outbox "
             f"-H 'Authorization: Bearer {stack.admin_token}'",
         ]
+    if stack.demo_admin is not None:
+        admin = stack.demo_admin
+        password = (f"one-time password {admin.one_time_password} (choose your own at the "
+                    "first login)" if admin.one_time_password is not None
+                    else "the password you chose")
+        lines += ["", "The clinic admin portal:",
+                  f"  {stack.backend_url}/klinikk   e-mail {admin.email}, {password}"]
     for line in lines:
         # soft_wrap: tokens and commands must stay on one line to be copied whole.
         console.print(line, soft_wrap=True, markup=False, highlight=False)

@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import trio
 from typer.testing import CliRunner
 
 from medipay.clock import SimulatedClock
 from medipay_backend.cli import backend_app
 from medipay_backend.config import BackendConfig, HttpConfig, SchedulerConfig
-from medipay_backend.demo import ensure_demo_clinic, order_curl
+from medipay_backend.demo import ensure_demo_admin, ensure_demo_clinic, order_curl
+from medipay_backend.models_portal import ClinicAdmin
 from medipay_backend.server import BackendHandle, serve_backend
 from medipay_backend.simulate import simulate
 
@@ -106,4 +110,46 @@ async def test_demo_clinic_and_its_curl(database_url: str, tmp_path: Path) -> No
                     await trio.sleep(0.05)
             text = outbox.json()["items"][0]["text"]
             assert handle.base_url + "/c/" in text
+        nursery.cancel_scope.cancel()
+
+
+async def _portal_login(base_url: str, email: str, password: str) -> httpx.Response:
+    """Log in to the portal over HTTP as a browser would (cookie and CSRF token kept)."""
+    async with httpx.AsyncClient(base_url=base_url) as browser:
+        page = await browser.get("/klinikk/logg-inn")
+        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert found, page.text
+        return await browser.post("/klinikk/logg-inn", data={
+            "email": email, "password": password, "csrf": found.group(1)})
+
+
+async def test_demo_admin_logs_in_with_the_printed_one_time_password(
+    database_url: str, tmp_path: Path
+) -> None:
+    clock = SimulatedClock(START)
+    config = BackendConfig(data_dir=tmp_path, database_url=database_url,
+                           http=HttpConfig(port=0), admin_token="demo-operator-token")
+    async with trio.open_nursery() as nursery:
+        handle: BackendHandle = await nursery.start(serve_backend, config, clock)
+        assert handle.database is not None
+        await ensure_demo_clinic(handle.database, clock, handle.admin_token)
+        first = await ensure_demo_admin(handle.database, clock)
+        # A restart before the first login: a new one-time password, the old one is void.
+        second = await ensure_demo_admin(handle.database, clock)
+        assert first.one_time_password and second.one_time_password
+        assert first.one_time_password != second.one_time_password
+        old = await _portal_login(handle.base_url, first.email, first.one_time_password)
+        assert old.status_code != 303, old.text
+        new = await _portal_login(handle.base_url, second.email, second.one_time_password)
+        assert new.status_code == 303, new.text
+        assert new.headers["location"] == "/klinikk/nytt-passord"
+
+        # Once the tester chose a password, a restart keeps it and prints none.
+        def chose_password(session: Any) -> None:
+            admin = session.scalars(sa.select(ClinicAdmin)
+                                    .where(ClinicAdmin.email == second.email)).one()
+            admin.password_hash = "chosen"
+
+        await handle.database.run(chose_password)
+        assert (await ensure_demo_admin(handle.database, clock)).one_time_password is None
         nursery.cancel_scope.cancel()

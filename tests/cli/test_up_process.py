@@ -27,7 +27,7 @@ def read_banner(process: subprocess.Popen[str], deadline: float) -> str:
         if not line:
             break
         lines.append(line)
-        if "/v1/sms-outbox" in line:  # the banner's last line
+        if "/klinikk" in line:  # the banner's last line
             return "".join(lines)
     raise AssertionError("medipay up printed no banner:\n" + "".join(lines))
 
@@ -74,6 +74,16 @@ def test_medipay_up_takes_a_payment_and_stops_on_ctrl_c(tmp_path: Path):
                 break
             time.sleep(0.2)
         assert len(sms) == 1 and f"http://127.0.0.1:{ports[0]}/c/" in sms[0]["text"]
+
+        portal = re.search(r"(http://\S+/klinikk)\s+e-mail (\S+), one-time password (\S+)",
+                           banner)
+        assert portal, banner
+        with httpx.Client() as browser:
+            page = browser.get(portal.group(1) + "/logg-inn")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            login = browser.post(portal.group(1) + "/logg-inn", data={
+                "email": portal.group(2), "password": portal.group(3), "csrf": csrf})
+        assert login.status_code == 303 and login.headers["location"] == "/klinikk/nytt-passord"
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
