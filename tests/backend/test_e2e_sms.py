@@ -50,7 +50,7 @@ async def test_order_to_sms_at_the_smsc_with_delivery_receipt(
             lost = order(2)
             lost["patient"] = {**lost["patient"], "mobile": "41111111"}
             unlucky = await client.post("/v1/orders", json=lost, auth=auth)
-            with trio.fail_after(15):
+            with trio.fail_after(30):  # generous: job polls, SMPP and receipts on busy cores
                 messages = await smsc.wait_for(2)
                 while True:
                     first = await client.get(f"/v1/orders/{ok.json()['id']}", auth=auth)
