@@ -181,7 +181,7 @@ def _act(services: Services, number: int,
             action(session, claim)
         except claim_actions.ClaimBought as exc:
             raise ProblemError(CLAIM_BOUGHT, str(exc)) from exc
-        except claim_actions.CreditNoteKeyConflict as exc:
+        except claim_actions.ActionKeyConflict as exc:
             raise ProblemError(IDEMPOTENCY_CONFLICT, str(exc)) from exc
         except claim_actions.ClaimActionError as exc:
             raise ProblemError(CLAIM_STATE_CONFLICT, str(exc)) from exc
@@ -194,29 +194,42 @@ def _act(services: Services, number: int,
 @router.post("/claims/{number}/stop", response_model=ClaimOut,
              responses=problem_responses(401, 404, 409, 422))
 async def stop_claim(number: int, body: StopIn,
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", min_length=3, max_length=200, pattern=r"^[!-~]+$",
+        description="Optional: a repeat with the same key and body answers with the claim and "
+                    "does nothing again; with another body 409 `idempotency-conflict`."),
                      services: Services = Depends(get_services)) -> ClaimOut:
     now = services.clock.now()
     return await services.db.run(_act(services, number, lambda s, c: claim_actions.stop(
-        s, c, oslo_date(now), now, delete=body.delete, reason=body.reason)))
+        s, c, oslo_date(now), now, delete=body.delete, reason=body.reason,
+        idempotency_key=idempotency_key)))
 
 
 @router.post("/claims/{number}/complaint", response_model=ClaimOut,
              responses=problem_responses(401, 404, 409, 422))
 async def complain(number: int, body: NoteIn,
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", min_length=3, max_length=200, pattern=r"^[!-~]+$",
+        description="Optional: a repeat with the same key and body answers with the claim and "
+                    "does nothing again; with another body 409 `idempotency-conflict`."),
                    services: Services = Depends(get_services)) -> ClaimOut:
     now = services.clock.now()
     return await services.db.run(_act(services, number, lambda s, c: claim_actions.complain(
-        s, c, oslo_date(now), now, body.note)))
+        s, c, oslo_date(now), now, body.note, idempotency_key)))
 
 
 @router.post("/claims/{number}/complaint/resolve", response_model=ClaimOut,
              responses=problem_responses(401, 404, 409, 422))
 async def resolve(number: int, body: NoteIn,
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", min_length=3, max_length=200, pattern=r"^[!-~]+$",
+        description="Optional: a repeat with the same key and body answers with the claim and "
+                    "does nothing again; with another body 409 `idempotency-conflict`."),
                   services: Services = Depends(get_services)) -> ClaimOut:
     now = services.clock.now()
     return await services.db.run(_act(
-        services, number,
-        lambda s, c: claim_actions.resolve_complaint(s, c, oslo_date(now), now, body.note)))
+        services, number, lambda s, c: claim_actions.resolve_complaint(
+            s, c, oslo_date(now), now, body.note, idempotency_key)))
 
 
 @router.post("/claims/{number}/credit-notes", response_model=ClaimOut, status_code=201,

@@ -45,9 +45,9 @@ class ClaimBought(ClaimActionError):
     """The provider bought the claim: the clinic sold it and cannot stop or delete it."""
 
 
-class CreditNoteKeyConflict(ClaimActionError):
-    """The idempotency key already made a credit note on this claim with another amount or
-    reason."""
+class ActionKeyConflict(ClaimActionError):
+    """The idempotency key already did something else to this claim (another action, amount,
+    reason or note)."""
 
 
 def _event(session: Session, claim: Claim, kind: str, today: date, now: datetime,
@@ -64,10 +64,38 @@ def _require_open(claim: Claim) -> None:
         raise ClaimActionError(f"claim {claim.invoice_number} is {claim.state}")
 
 
+def _keyed(session: Session, claim: Claim, key: str | None, kinds: tuple[str, ...],
+           **request: Any) -> ClaimEvent | None:
+    """The event an operator's earlier request with idempotency `key` made on the claim, if
+    any: its repeat then changes nothing. The same key with another action or other values is
+    `ActionKeyConflict`. The key and the request's values are kept in the event's detail; a
+    claim has few events, so they are read, not queried by JSON."""
+    if key is None:
+        return None
+    for event in session.scalars(sa.select(ClaimEvent).where(ClaimEvent.claim_seq == claim.seq)):
+        if event.detail.get("idempotency_key") != key:
+            continue
+        if event.kind not in kinds or any(event.detail.get(name) != value
+                                          for name, value in request.items()):
+            raise ActionKeyConflict(
+                f"idempotency key {key!r} was already used on claim {claim.invoice_number} "
+                f"for another request ({event.kind}, {event.on_date})")
+        return event
+    return None
+
+
+def _key_detail(key: str | None) -> dict[str, Any]:
+    return {} if key is None else {"idempotency_key": key}
+
+
 def stop(session: Session, claim: Claim, today: date, now: datetime, *, delete: bool,
-         reason: str) -> None:
+         reason: str, idempotency_key: str | None = None) -> None:
     """The clinic stops (takes the claim back) or deletes it (the debt is dropped); only a
-    claim the clinic owns (Fakturaservice). A bought claim raises `ClaimBought`."""
+    claim the clinic owns (Fakturaservice). A bought claim raises `ClaimBought`. A repeat
+    with the same `idempotency_key` (see `_keyed`) changes nothing."""
+    kind = "deleted" if delete else "stopped"
+    if _keyed(session, claim, idempotency_key, (kind,), reason=reason) is not None:
+        return
     if claim.route == "bought":
         raise ClaimBought(
             f"invoice {claim.invoice_number} was bought by the provider, so the clinic cannot "
@@ -76,45 +104,34 @@ def stop(session: Session, claim: Claim, today: date, now: datetime, *, delete: 
     _require_open(claim)
     claim.state = "deleted" if delete else "stopped"
     claim.closed_on, claim.next_action_on = today, None
-    _event(session, claim, "deleted" if delete else "stopped", today, now, reason=reason)
+    _event(session, claim, kind, today, now, reason=reason, **_key_detail(idempotency_key))
     release_withdrawn(session, claim, now)
 
 
-def complain(session: Session, claim: Claim, today: date, now: datetime, note: str) -> None:
+def complain(session: Session, claim: Claim, today: date, now: datetime, note: str,
+             idempotency_key: str | None = None) -> None:
+    if _keyed(session, claim, idempotency_key, ("complaint",), note=note) is not None:
+        return
     _require_open(claim)
     if claim.paused:
         raise ClaimActionError(f"claim {claim.invoice_number} already has an open complaint")
     claim.paused = True
-    _event(session, claim, "complaint", today, now, note=note)
+    _event(session, claim, "complaint", today, now, note=note, **_key_detail(idempotency_key))
 
 
 def resolve_complaint(session: Session, claim: Claim, today: date, now: datetime,
-                      note: str) -> None:
+                      note: str, idempotency_key: str | None = None) -> None:
     """Dunning goes on: steps that fell due meanwhile are done at the next run."""
+    if _keyed(session, claim, idempotency_key, ("complaint_resolved",), note=note) is not None:
+        return
     if not claim.paused:
         raise ClaimActionError(f"claim {claim.invoice_number} has no open complaint")
     claim.paused = False
-    _event(session, claim, "complaint_resolved", today, now, note=note)
+    _event(session, claim, "complaint_resolved", today, now, note=note,
+           **_key_detail(idempotency_key))
     if claim.state == "open":
         claim.next_action_on = next_action_on(
             FAKTURASERVICE_SCHEDULE, claim.issue_date, claim_state(claim), today)
-
-
-def _keyed_credit_note(session: Session, claim: Claim, key: str, amount: int | None,
-                       reason: str) -> ClaimEvent | None:
-    """The credit note `key` already made on the claim, if any (a claim has few events)."""
-    for event in session.scalars(
-        sa.select(ClaimEvent).where(ClaimEvent.claim_seq == claim.seq)
-        .where(ClaimEvent.kind == "credit_note")
-    ):
-        if event.detail.get("idempotency_key") != key:
-            continue
-        if (event.detail.get("requested"), event.detail.get("reason")) != (amount, reason):
-            raise CreditNoteKeyConflict(
-                f"idempotency key {key!r} already made a credit note of {event.amount} øre on "
-                f"claim {claim.invoice_number} with another amount or reason")
-        return event
-    return None
 
 
 def credit(session: Session, claim: Claim, today: date, now: datetime, *,
@@ -131,10 +148,10 @@ def credit(session: Session, claim: Claim, today: date, now: datetime, *,
     (`release_bought_credit`). `release_memo=False` is for a caller that books the ledger
     side itself (`credits.credit_order`, as `credit:<credit id>` or `credit:<credit id>:memo`),
     so nothing is booked twice."""
-    if idempotency_key is not None:
-        made = _keyed_credit_note(session, claim, idempotency_key, amount, reason)
-        if made is not None:
-            return made
+    made = _keyed(session, claim, idempotency_key, ("credit_note",), requested=amount,
+                  reason=reason)
+    if made is not None:
+        return made
     _require_open(claim)
     requested = amount
     fee_left = claim.invoice_fee - claim.paid_invoice_fee - claim.credited_invoice_fee
@@ -151,9 +168,8 @@ def credit(session: Session, claim: Claim, today: date, now: datetime, *,
         claim.state, claim.closed_on, claim.next_action_on = "credited", today, None
     event = _event(session, claim, "credit_note", today, now, amount=amount,
                    principal_delta=-on_principal, principal=on_principal, invoice_fee=on_fee,
-                   full=full, reason=reason,
-                   **({} if idempotency_key is None
-                      else {"idempotency_key": idempotency_key, "requested": requested}))
+                   full=full, reason=reason, requested=requested,
+                   **_key_detail(idempotency_key))
     if release_memo:
         session.flush()  # the event's number names the release
         release_credited(session, claim, event.seq, amount, now)

@@ -7,14 +7,21 @@ from datetime import timedelta
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from medipay.clock import SimulatedClock
 from medipay_backend.db import Database
 from medipay_backend.localtime import oslo_date
+from medipay_backend.models_invoicing import ClaimEvent
 from medipay_backend.models_orders import Invoice
 
 from .seed import CLINIC, make_claim
 from .test_payments_in import ocr_file
+
+
+def _claim_events(session: Session, claim_seq: int) -> list[dict[str, str]]:
+    return [{"kind": e.kind} for e in session.scalars(
+        sa.select(ClaimEvent).where(ClaimEvent.claim_seq == claim_seq).order_by(ClaimEvent.seq))]
 
 
 async def test_issue_documents_dunning_and_payment_over_http(
@@ -161,3 +168,54 @@ async def test_two_credit_notes_at_once_never_credit_more_than_is_left(
         view = (await client.get(f"/v1/invoicing/claims/{claim.invoice_number}",
                                  headers=admin_headers)).json()
         assert view["credited"] == 60_000, view
+
+
+async def test_claim_actions_repeated_with_their_key_do_nothing_again(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], database: Database,
+    clock: SimulatedClock,
+) -> None:
+    """An operator's retry after a lost answer gets the claim as its request left it, not a
+    409 from the state that request made; the same key for another request is a conflict."""
+    claim = database.transaction(lambda s: make_claim(s, clock.now()))
+    base = f"/v1/invoicing/claims/{claim.invoice_number}"
+
+    def keyed(key: str) -> dict[str, str]:
+        return {**admin_headers, "Idempotency-Key": key}
+
+    def events() -> list[str]:
+        return [e["kind"] for e in database.transaction(
+            lambda s: _claim_events(s, claim.seq))]
+
+    paused = await client.post(f"{base}/complaint", json={"note": "feil"}, headers=keyed("key-1"))
+    assert paused.status_code == 200 and paused.json()["paused"] is True
+    again = await client.post(f"{base}/complaint", json={"note": "feil"}, headers=keyed("key-1"))
+    assert again.status_code == 200 and again.json() == paused.json()
+    assert events().count("complaint") == 1
+    other = await client.post(f"{base}/complaint", json={"note": "annet"}, headers=keyed("key-1"))
+    assert other.status_code == 409 and other.json()["type"].endswith("/idempotency-conflict")
+    # Without a key a repeat is refused by the claim's state, as before.
+    assert (await client.post(f"{base}/complaint", json={"note": "feil"},
+                              headers=admin_headers)).status_code == 409
+
+    resolved = await client.post(f"{base}/complaint/resolve", json={"note": "ok"},
+                                 headers=keyed("key-2"))
+    assert resolved.status_code == 200 and resolved.json()["paused"] is False
+    assert (await client.post(f"{base}/complaint/resolve", json={"note": "ok"},
+                              headers=keyed("key-2"))).json() == resolved.json()
+
+    stopped = await client.post(f"{base}/stop", json={"delete": False, "reason": "klinikken"},
+                                headers=keyed("key-3"))
+    assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
+    repeat = await client.post(f"{base}/stop", json={"delete": False, "reason": "klinikken"},
+                               headers=keyed("key-3"))
+    assert repeat.status_code == 200 and repeat.json() == stopped.json()
+    # The same key asking to delete instead is another request.
+    deleting = await client.post(f"{base}/stop", json={"delete": True, "reason": "klinikken"},
+                                 headers=keyed("key-3"))
+    assert deleting.status_code == 409
+    assert deleting.json()["type"].endswith("/idempotency-conflict")
+    # A key used for one action cannot be reused for another.
+    reused = await client.post(f"{base}/credit-notes", json={"amount": 100, "reason": "x"},
+                               headers=keyed("key-1"))
+    assert reused.status_code == 409 and reused.json()["type"].endswith("/idempotency-conflict")
+    assert events().count("stopped") == 1 and events().count("complaint_resolved") == 1
