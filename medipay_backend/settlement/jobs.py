@@ -46,14 +46,27 @@ from medipay.clock import Clock
 from medipay.logs import get_logger
 from medipay_backend import jobs
 from medipay_backend.db import Database
+from medipay_backend.domain.ocr import OcrError
+from medipay_backend.domain.settlement import SettlementError
 from medipay_backend.jobs import ClaimedJob, NewJob
+from medipay_backend.ledger.errors import LedgerError
 from medipay_backend.localtime import OSLO, oslo_date
 from medipay_backend.models_jobs import Job
 from medipay_backend.scheduler import Handler
 from medipay_backend.settlement import service
+from medipay_backend.settlement.files import OcrMismatchError
+from medipay_backend.settlement.runner import SettlementRunError
 
 log = get_logger(__name__)
 JOB_KIND = "settlement_daily"
+# What one clinic stream's run can fail with and the others must not be stopped by: its data
+# (a refused item, a fee too large, no bank account, ledger rules, an OCR file that does not
+# recount), its files (disk) or the database (a lost connection, a lock timeout). Anything
+# else is a bug and fails the day's job as a whole.
+STREAM_FAILURES: tuple[type[Exception], ...] = (
+    SettlementError, SettlementRunError, service.MissingBankAccountError, LedgerError,
+    OcrError, OcrMismatchError, OSError, sa.exc.SQLAlchemyError,
+)
 KEY_PREFIX = "settlement:"
 # Back-off doubles from 30 s and is capped at an hour (jobs.backoff): 30 attempts retry a
 # failed day for about a day; by then the next day's run has taken a daily clinic's payments.
@@ -149,7 +162,7 @@ async def settle_due(database: Database, clock: Clock, day: date,
     for key in await service.keys_due(database, day):
         try:
             row = await service.run_in_order(database, clock, key, root)
-        except Exception as exc:  # logged, named in the job's error, retried next attempt
+        except STREAM_FAILURES as exc:  # logged, named in the job's error, retried later
             failure = StreamFailure(key.clinic_id, key.stream.value,
                                     f"{type(exc).__name__}: {exc}")
             failures.append(failure)
@@ -181,10 +194,8 @@ def make_settlement_handlers(
             return clock.now() + PARKED_FOR
         try:
             settled, failures = await settle_due(database, clock, day, current.files_root)
-        except Exception:
+        finally:  # tomorrow is planned even when today fails (the scheduler retries today)
             await schedule_next(day, current.run_at)
-            raise
-        await schedule_next(day, current.run_at)
         log.info("scheduled settlement done", settlement_date=day.isoformat(),
                  settled=settled, failed=len(failures), attempt=job.attempts)
         if failures:
