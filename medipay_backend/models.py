@@ -96,6 +96,9 @@ class PosTransaction(Base):
         sa.Index("ix_pos_transactions_terminal_seq", "terminal_id", "seq"),
         sa.Index("ix_pos_transactions_gateway_transaction_id", "gateway_transaction_id"),
         sa.Index("ix_pos_transactions_reverses", "reverses_gateway_transaction_id"),
+        sa.Index("ix_pos_transactions_reverses_receipt", "terminal_id",
+                 "reverses_receipt_number"),
+        sa.Index("ix_pos_transactions_reversed_by", "reversed_by"),
     )
 
     # Insertion order; the listing pages on it, newest first.

@@ -122,8 +122,7 @@ def store_transactions(
     results = _intake(session, PosTransaction, [entry(tx) for tx in transactions])
     # In request order, after all were flushed: a reversal finds a payment sent before it in
     # the same request, a payment a reversal stored before it.
-    for row in created:
-        link_new(session, row)
+    link_new(session, created)
     session.flush()
     return results
 

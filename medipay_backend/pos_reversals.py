@@ -18,6 +18,8 @@ never credited).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
@@ -33,15 +35,36 @@ class ReversalMismatch(Exception):
         self.reason = reason
 
 
-def link_new(session: Session, row: PosTransaction) -> None:
-    """Check and link a newly stored record against what the backend already holds."""
-    if row.kind == "reversal" and row.reverses is not None:
-        payment = _named_payment(session, row)
-        if payment is not None:
-            _link(payment, row, blame=row)
-    elif row.kind == "payment":
-        for reversal in _reversals_naming(session, row):
-            _link(row, reversal, blame=row)
+def link_new(session: Session, rows: Sequence[PosTransaction]) -> None:
+    """Check and link newly stored records, in order, against what the backend holds.
+
+    A payment looks for reversals that arrived before it; almost always there are none, so
+    one question for the whole batch decides whether its payments need asking one by one."""
+    payments = [row for row in rows if row.kind == "payment"]
+    ask_payments = bool(payments) and _reversals_may_name(session, payments)
+    for row in rows:
+        if row.kind == "reversal" and row.reverses is not None:
+            payment = _named_payment(session, row)
+            if payment is not None:
+                _link(payment, row, blame=row)
+        elif row.kind == "payment" and ask_payments:
+            for reversal in _reversals_naming(session, row):
+                _link(row, reversal, blame=row)
+
+
+def _reversals_may_name(session: Session, payments: Sequence[PosTransaction]) -> bool:
+    """Whether any stored reversal names one of `payments` by transaction id, or names a
+    receipt number of one of their terminals (a superset of `_reversals_naming`'s answers,
+    each half on its own index)."""
+    queries = [sa.select(PosTransaction.id).where(
+        PosTransaction.reverses_gateway_transaction_id.in_(
+            {p.gateway_transaction_id for p in payments}))]
+    receipts = {p.receipt_number for p in payments if p.receipt_number is not None}
+    if receipts:
+        queries.append(sa.select(PosTransaction.id).where(
+            PosTransaction.terminal_id.in_({p.terminal_id for p in payments}),
+            PosTransaction.reverses_receipt_number.in_(receipts)))
+    return any(session.scalar(query.limit(1)) is not None for query in queries)
 
 
 def _named_payment(session: Session, reversal: PosTransaction) -> PosTransaction | None:
@@ -72,24 +95,33 @@ def _named_payment(session: Session, reversal: PosTransaction) -> PosTransaction
 
 
 def _reversals_naming(session: Session, payment: PosTransaction) -> list[PosTransaction]:
-    """Reversals stored before `payment` arrived that name it."""
-    linked = aliased(PosTransaction)
-    by_id = PosTransaction.reverses_gateway_transaction_id == payment.gateway_transaction_id
-    by_receipt = sa.and_(
-        PosTransaction.reverses_gateway_transaction_id.is_(None),
-        PosTransaction.reverses_receipt_number == payment.receipt_number,
-        PosTransaction.terminal_id == payment.terminal_id,
-        PosTransaction.occurred_at >= payment.occurred_at,
-        PosTransaction.status == "approved",
-        # Not already linked to an earlier payment with the same receipt number.
-        ~sa.exists().where(linked.reversed_by == PosTransaction.id),
-    ) if payment.receipt_number is not None else sa.false()
-    return list(session.scalars(
-        sa.select(PosTransaction)
-        .where(PosTransaction.gateway_id == payment.gateway_id,
-               PosTransaction.kind == "reversal", PosTransaction.id != payment.id,
-               sa.or_(by_id, by_receipt))
-        .order_by(PosTransaction.seq)))
+    """Reversals stored before `payment` arrived that name it, in arrival order.
+
+    Two lookups, each on its own index, rather than one query with an OR (which no index
+    answers, so every payment read all of its gateway's records): by the gateway's
+    transaction id, and (a standalone terminal's reversal) by terminal and receipt number."""
+    own_reversal = sa.and_(PosTransaction.gateway_id == payment.gateway_id,
+                           PosTransaction.kind == "reversal", PosTransaction.id != payment.id)
+    # Only the reverses index narrows this well; the other conditions are checked on the few
+    # rows it finds (given them in SQL, SQLite would walk the gateway's index instead).
+    found = {row.id: row for row in session.scalars(
+        sa.select(PosTransaction).where(
+            PosTransaction.reverses_gateway_transaction_id == payment.gateway_transaction_id))
+        if row.gateway_id == payment.gateway_id and row.kind == "reversal"
+        and row.id != payment.id}
+    if payment.receipt_number is not None:
+        linked = aliased(PosTransaction)
+        found.update((row.id, row) for row in session.scalars(
+            sa.select(PosTransaction).where(
+                own_reversal,
+                PosTransaction.terminal_id == payment.terminal_id,
+                PosTransaction.reverses_receipt_number == payment.receipt_number,
+                PosTransaction.reverses_gateway_transaction_id.is_(None),
+                PosTransaction.occurred_at >= payment.occurred_at,
+                PosTransaction.status == "approved",
+                # Not already linked to an earlier payment with the same receipt number.
+                ~sa.exists().where(linked.reversed_by == PosTransaction.id))))
+    return sorted(found.values(), key=lambda row: row.seq)
 
 
 def _link(payment: PosTransaction, reversal: PosTransaction, *, blame: PosTransaction) -> None:
