@@ -12,16 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from medipay_backend.cli_common import ConfigOption, _fail, _valid, _with_database
+
 report_app = typer.Typer(
     help="Reports: earnings (the EPJ guide's), settlements with filters, report e-mails.",
     no_args_is_help=True,
 )
 console = Console()
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML configuration file; every key has a default."),
-]
 FormatOption = Annotated[str, typer.Option("--format", help="table, json or csv")]
 FORMATS = ("table", "json", "csv")
 PAYMENT_TYPE_NAMES = {"card": "kort", "vipps": "Vipps", "bought_invoice": "kjøpt faktura",
@@ -29,8 +27,6 @@ PAYMENT_TYPE_NAMES = {"card": "kort", "vipps": "Vipps", "bought_invoice": "kjøp
 
 
 def _date(value: str, option: str) -> date | None:
-    from medipay_backend.cli import _fail
-
     if not value:
         return None
     try:
@@ -42,7 +38,6 @@ def _date(value: str, option: str) -> date | None:
 
 def _report(config: Path | None, work: Any) -> Any:
     """`work(session)` in one transaction; a bad filter is printed and exits 1."""
-    from medipay_backend.cli import _fail, _with_database
     from medipay_backend.reports.filters import ReportFilterError
 
     try:
@@ -52,8 +47,6 @@ def _report(config: Path | None, work: Any) -> Any:
 
 
 def _check_format(output: str) -> None:
-    from medipay_backend.cli import _fail
-
     if output not in FORMATS:
         _fail(f"--format: one of {', '.join(FORMATS)}")
 
@@ -179,7 +172,6 @@ def report_mail(config: ConfigOption = None) -> None:
 
     from medipay.clock import SystemClock
     from medipay.logs import configure_logging
-    from medipay_backend.cli import _fail
     from medipay_backend.config import load_backend_config
     from medipay_backend.db import Database, make_engine, migrate
     from medipay_backend.settlement.mailing import send_due_reports
@@ -207,7 +199,6 @@ def clinic_report_email(
     config: ConfigOption = None,
 ) -> None:
     """Set where a clinic's settlement reports are e-mailed (or --clear it)."""
-    from medipay_backend.cli import _fail, _valid, _with_database
     from medipay_backend.clinics import NoSuchClinic, set_report_email
     from medipay_backend.schemas_clinics import ReportEmailIn
 
