@@ -108,6 +108,11 @@ def pending_refund(session: Session, credit_id: str) -> RefundRequest | None:
     return RefundRequest(credit.id, credit.target, payment.provider_reference, credit.amount)
 
 
+def _credit_for_update(credit_id: str) -> sa.Select[OrderCredit]:
+    """The credit's row, locked: its refund state changes one step at a time."""
+    return sa.select(OrderCredit).where(OrderCredit.id == credit_id).with_for_update()
+
+
 def _owed_rounds(session: Session, credit_id: str) -> int:
     """How many times this credit's refund has failed for good (its `owed` transfers)."""
     count = session.scalar(sa.select(sa.func.count()).select_from(LedgerTransfer)
@@ -139,8 +144,7 @@ def _book_resent(session: Session, credit: OrderCredit, now: datetime) -> None:
 
 
 def mark_refunded(session: Session, credit_id: str, reference: str, now: datetime) -> None:
-    credit = session.scalars(sa.select(OrderCredit).where(OrderCredit.id == credit_id)
-                             .with_for_update()).one()
+    credit = session.scalars(_credit_for_update(credit_id)).one()
     if credit.refund_status == "refunded":
         return
     if credit.refund_status == "failed":  # the provider took it after all
@@ -153,8 +157,7 @@ def mark_refunded(session: Session, credit_id: str, reference: str, now: datetim
 
 def mark_failed_attempt(session: Session, credit_id: str, error: str, final: bool,
                         now: datetime) -> None:
-    credit = session.scalars(sa.select(OrderCredit).where(OrderCredit.id == credit_id)
-                             .with_for_update()).one()
+    credit = session.scalars(_credit_for_update(credit_id)).one()
     if credit.refund_status != "pending":
         return
     credit.refund_attempts += 1
@@ -208,8 +211,7 @@ def make_credit_handlers(db: Database, clock: Clock, runtime: Runtime) -> Mappin
 
 def retry_refund(session: Session, credit_id: str, now: datetime) -> None:
     """Queue a `failed` refund again, with a fresh set of attempts."""
-    credit = session.scalars(sa.select(OrderCredit).where(OrderCredit.id == credit_id)
-                             .with_for_update()).one_or_none()
+    credit = session.scalars(_credit_for_update(credit_id)).one_or_none()
     if credit is None or credit.refund_status != "failed":
         raise RefundNotRetryable(f"credit {credit_id!r} has no failed refund")
     credit.refund_status, credit.updated_at = "pending", now
@@ -254,8 +256,7 @@ def record_paid_by_hand(session: Session, credit_id: str, reference: str,
     changes nothing (`created=False`); with another reference it raises `AlreadyPaidByHand`.
     Any other refusal (`RefundNotFailed`, `PaidByHandReferenceInvalid`) changes nothing."""
     text = _check_by_hand_reference(reference)
-    credit = session.scalars(sa.select(OrderCredit).where(OrderCredit.id == credit_id)
-                             .with_for_update()).one_or_none()
+    credit = session.scalars(_credit_for_update(credit_id)).one_or_none()
     if credit is None:
         raise RefundNotFailed(f"no credit {credit_id!r}")
     transfer_id = by_hand_transfer_id(credit.id)

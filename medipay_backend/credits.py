@@ -245,13 +245,18 @@ def _view(session: Session, row: OrderCredit) -> CreditView:
     )
 
 
+def _creditable(session: Session, order: Order, credited: int) -> int:
+    """What can still be credited on the order; 0 when it cannot take a credit at all."""
+    try:
+        return _basis(session, order, credited, None).creditable
+    except CreditError:
+        return 0
+
+
 def _answer(session: Session, order: Order, row: OrderCredit, created: bool) -> CreditResult:
     credited = credited_total(session, order.id)
-    try:
-        creditable = _basis(session, order, credited, None).creditable
-    except CreditError:
-        creditable = 0
-    return CreditResult(_view(session, row), created, credited, creditable)
+    return CreditResult(_view(session, row), created, credited,
+                        _creditable(session, order, credited))
 
 
 def credit_order(
@@ -376,8 +381,5 @@ def list_credits(session: Session, *, clinic_id: str, order_id: str) -> OrderCre
         sa.select(OrderCredit).where(OrderCredit.order_id == order.id).order_by(OrderCredit.seq))
     credits = [_view(session, row) for row in rows]
     credited = sum(c.amount for c in credits)
-    try:
-        creditable = _basis(session, order, credited, None).creditable
-    except CreditError:
-        creditable = 0
-    return OrderCredits(order.id, order.currency, credits, credited, creditable)
+    return OrderCredits(order.id, order.currency, credits, credited,
+                        _creditable(session, order, credited))

@@ -112,7 +112,7 @@ def release_bought_credit(session: Session, claim: Claim, event_seq: int, princi
     the id `fs:<invoice>:credit:<claim event>`, one per credit note."""
     if claim.route != "bought":
         return False
-    invoice = session.scalars(sa.select(Invoice).where(Invoice.id == claim.invoice_id)).one()
+    invoice = _invoice_of(session, claim)
     return credit_bought(session, invoice, f"fs:{claim.invoice_id}:credit:{event_seq}",
                          principal, now, reference=f"credit note on invoice {claim.invoice_number}")
 
@@ -150,7 +150,7 @@ def post_incoming(session: Session, payment: IncomingPayment, claim: Claim | Non
             session, ref, claim.clinic_id, payment.principal + payment.invoice_fee, claim.kid,
             at, now, fees=payment.fees, interest=payment.interest, overpayment=unplaced,
             channel=channel)
-    invoice = session.scalars(sa.select(Invoice).where(Invoice.id == claim.invoice_id)).one()
+    invoice = _invoice_of(session, claim)
     sources.post_purchase(session, invoice, now)  # the purchase before it is paid down
     fee_with_fees = _invoice_fee_booked_with_fees(session, payment)
     posted = sources.fs_payment(
@@ -161,6 +161,10 @@ def post_incoming(session: Session, payment: IncomingPayment, claim: Claim | Non
         posted += sources.fs_invoice_fee(session, ref, claim.clinic_id, payment.invoice_fee,
                                          claim.kid, at, now, channel=channel)
     return posted
+
+
+def _invoice_of(session: Session, claim: Claim) -> Invoice:
+    return session.scalars(sa.select(Invoice).where(Invoice.id == claim.invoice_id)).one()
 
 
 def _invoice_fee_booked_with_fees(session: Session, payment: IncomingPayment) -> bool:

@@ -179,19 +179,33 @@ def patient_payment(
         if amount
     ]
     if clinic_owned and principal:
-        transfers.append(
-            _transfer(
-                f"{id_prefix}:claim-memo",
-                chart.administered_claims_contra_id(clinic_id),
-                chart.administered_claims_id(clinic_id),
-                principal,
-                TransferCode.CLAIM_SETTLED,
-                timestamp,
-                reference,
-                currency,
-            )
-        )
+        transfers.append(_claim_memo_down(
+            f"{id_prefix}:claim-memo", clinic_id, principal, TransferCode.CLAIM_SETTLED,
+            timestamp, reference, currency))
     return tuple(transfers)
+
+
+def _claim_memo_down(
+    transfer_id: str,
+    clinic_id: str,
+    amount: int,
+    code: TransferCode,
+    timestamp: datetime,
+    reference: str,
+    currency: str,
+) -> Transfer:
+    """The reverse of `claim_registered`: the memo of a clinic's claim shrinks (paid,
+    credited or withdrawn; `code` says which). No money moves."""
+    return _transfer(
+        transfer_id,
+        chart.administered_claims_contra_id(clinic_id),
+        chart.administered_claims_id(clinic_id),
+        amount,
+        code,
+        timestamp,
+        reference,
+        currency,
+    )
 
 
 def settlement_fee(
@@ -289,15 +303,8 @@ def claim_memo_credited(
     currency: str = chart.DEFAULT_CURRENCY,
 ) -> Transfer:
     """Memo: a credit note lowered a Fakturaservice claim the clinic owns (no money moves)."""
-    return _transfer(
-        transfer_id,
-        chart.administered_claims_contra_id(clinic_id),
-        chart.administered_claims_id(clinic_id),
-        amount,
-        TransferCode.CLAIM_CREDITED,
-        timestamp,
-        reference,
-        currency,
+    return _claim_memo_down(
+        transfer_id, clinic_id, amount, TransferCode.CLAIM_CREDITED, timestamp, reference, currency
     )
 
 
@@ -381,15 +388,8 @@ def claim_memo_withdrawn(
 ) -> Transfer:
     """Memo: the clinic stopped or deleted a Fakturaservice claim, so what was left of its
     principal and invoice fee is no longer under collection (no money moves)."""
-    return _transfer(
-        transfer_id,
-        chart.administered_claims_contra_id(clinic_id),
-        chart.administered_claims_id(clinic_id),
-        amount,
-        TransferCode.CLAIM_WITHDRAWN,
-        timestamp,
-        reference,
-        currency,
+    return _claim_memo_down(
+        transfer_id, clinic_id, amount, TransferCode.CLAIM_WITHDRAWN, timestamp, reference, currency
     )
 
 

@@ -179,6 +179,14 @@ def fs_claim_released(
     return ledger_store.append(session, transfer, Meta("other", clinic_id), now)
 
 
+def _money_source(channel: Channel | None, payment_id: str) -> tuple[str, str]:
+    """(account the money comes from, transfer reference) for a payment that came in on
+    `channel`; None is the suspense account (an operator applied a suspense item)."""
+    if channel is None:
+        return chart.suspense_id(), f"suspense {payment_id}"
+    return chart.clearing_id(channel), f"{channel.value} {payment_id}"
+
+
 def fs_payment(
     session: Session, payment_id: str, clinic_id: str | None, principal: int, kid: str | None,
     at: datetime, now: datetime, *, fees: int = 0, interest: int = 0, overpayment: int = 0,
@@ -201,13 +209,12 @@ def fs_payment(
         ledger_store.open_accounts(session, chart.provider_accounts())
     else:
         ensure_accounts(session, clinic_id)
-    source = chart.suspense_id() if channel is None else chart.clearing_id(channel)
+    source, reference = _money_source(channel, payment_id)
     transfers = postings.patient_payment(
         f"fs:{payment_id}", clinic_id or "", at, fees=fees, interest=interest,
         principal=principal, overpayment=0 if channel is None else overpayment,
         clinic_owned=clinic_owned and clinic_id is not None,
-        reference=f"{channel.value if channel else 'suspense'} {payment_id}",
-        from_account_id=source,
+        reference=reference, from_account_id=source,
     )
     posted = 0
     for transfer in transfers:
@@ -227,10 +234,9 @@ def fs_invoice_fee(
     claim the provider bought; the provider's invoice-fee revenue. `channel` as in
     `fs_payment` (None: from suspense). Id `fs:<payment_id>:invoice-fee`."""
     ledger_store.open_accounts(session, [chart.invoice_fee_revenue_account()])
-    source = chart.suspense_id() if channel is None else chart.clearing_id(channel)
+    source, reference = _money_source(channel, payment_id)
     transfer = postings.bought_invoice_fee_paid(
-        f"fs:{payment_id}:invoice-fee", source, amount, at,
-        reference=f"{channel.value if channel else 'suspense'} {payment_id}")
+        f"fs:{payment_id}:invoice-fee", source, amount, at, reference=reference)
     return ledger_store.append(session, transfer, Meta("other", clinic_id, None, kid), now)
 
 
